@@ -1,0 +1,121 @@
+"""The `model` and `train` sections of the config tree."""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any, Literal, Mapping, Optional, Union
+
+from data_pipeline.config import DataConfig
+from data_pipeline.schema import check, from_mapping, load_yaml, with_overrides
+
+OptimizerName = Literal["adam", "adamw", "sgd", "rmsprop"]
+OPTIMIZERS: tuple[str, ...] = OptimizerName.__args__
+EdgeNetMode = Literal["off", "replace", "residual"]
+EDGENET_MODES: tuple[str, ...] = EdgeNetMode.__args__
+
+
+@dataclass(frozen=True)
+class EdgeNetConfig:
+    """The study's three-layer edge-enhancement stem in front of the backbone."""
+
+    mode: EdgeNetMode = "off"
+    """off | replace (the backbone sees the edge map) | residual (image + learned scale x edge map)."""
+    widths: tuple[int, ...] = (16, 16)
+    """Output channels of the first two conv layers; the third outputs the backbone's input channels."""
+    init: Literal["random", "sobel"] = "sobel"
+    """sobel: first-layer filters start as Sobel x / y and Laplacian kernels."""
+
+    def __post_init__(self) -> None:
+        check(len(self.widths) == 2, "widths", list(self.widths), "must list 2 widths (3 conv layers)")
+        for i, w in enumerate(self.widths):
+            check(w >= 1, f"widths[{i}]", w, "must be >= 1")
+
+
+@dataclass(frozen=True)
+class ModelConfig:
+    """EdgeNet + timm backbone + dropout/linear head."""
+
+    backbone: str = "deit"
+    """A preset (beit, swinv2, swinv2_224, deit, convnext) or any timm model name."""
+    pretrained: Union[bool, str] = False
+    """true: from the hub; false: random init; or a path to a local .safetensors / .pth file."""
+    image_size: Optional[int] = None
+    """Model input side in pixels; None takes the backbone's own default."""
+    backbone_kwargs: Mapping[str, Any] = field(default_factory=dict)
+    """Extra timm.create_model arguments (e.g. embed_dim, depth to shrink a model for tests)."""
+    dropout: float = 0.0
+    """Dropout before the classification layer (the study's searched dropout)."""
+    edgenet: EdgeNetConfig = field(default_factory=EdgeNetConfig)
+    train_last_blocks: Union[int, Literal["all"]] = "all"
+    """Fine-tuning policy: train the head, EdgeNet and the last N backbone blocks; freeze the rest."""
+    layer_decay: Optional[float] = None
+    """Layer-wise learning-rate decay factor in (0, 1]; None turns it off."""
+
+    def __post_init__(self) -> None:
+        check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "must be in [0, 1)")
+        check(bool(self.backbone.strip()), "backbone", self.backbone, "must name a preset or a timm model")
+        if isinstance(self.train_last_blocks, int):
+            check(self.train_last_blocks >= 0, "train_last_blocks", self.train_last_blocks, "must be >= 0 or 'all'")
+        if self.image_size is not None:
+            check(16 <= self.image_size <= 1024, "image_size", self.image_size, "must be in [16, 1024]")
+        if self.layer_decay is not None:
+            check(0.0 < self.layer_decay <= 1.0, "layer_decay", self.layer_decay, "must be in (0, 1]")
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The epoch loop: the study's six hyperparameters and the rest of the recipe."""
+
+    epochs: int = 10
+    batch_size: int = 32
+    lr: float = 1e-3
+    weight_decay: float = 0.01
+    optimizer: OptimizerName = "adamw"
+    momentum: float = 0.9
+    """Momentum for sgd and rmsprop."""
+    nesterov: bool = False
+    schedule: Literal["cosine", "constant"] = "cosine"
+    """Learning-rate schedule over the run's own `epochs` (cosine decays to 1% of lr)."""
+    warmup_epochs: float = 1.0
+    grad_clip: Optional[float] = 1.0
+    """Max global gradient norm; None turns clipping off."""
+    label_smoothing: float = 0.0
+    seed: int = 0
+    device: str = "auto"
+    """auto (cuda when available), cpu, cuda or cuda:N."""
+    amp: bool = True
+    """Mixed precision on CUDA (bf16 where supported, else fp16); ignored on CPU."""
+    train_eval_max: Optional[int] = 2000
+    """Train metrics are measured like validation (eval mode, no augmentation) on at most this many training images."""
+
+    def __post_init__(self) -> None:
+        check(self.epochs >= 1, "epochs", self.epochs, "must be >= 1")
+        check(self.batch_size >= 1, "batch_size", self.batch_size, "must be >= 1")
+        check(self.lr > 0 and math.isfinite(self.lr), "lr", self.lr, "must be a finite number > 0")
+        check(self.weight_decay >= 0, "weight_decay", self.weight_decay, "must be >= 0")
+        check(0.0 <= self.momentum < 1.0, "momentum", self.momentum, "must be in [0, 1)")
+        check(self.warmup_epochs >= 0, "warmup_epochs", self.warmup_epochs, "must be >= 0")
+        if self.grad_clip is not None:
+            check(self.grad_clip > 0, "grad_clip", self.grad_clip, "must be > 0 or null")
+        check(0.0 <= self.label_smoothing < 1.0, "label_smoothing", self.label_smoothing, "must be in [0, 1)")
+        if self.train_eval_max is not None:
+            check(self.train_eval_max >= 1, "train_eval_max", self.train_eval_max, "must be >= 1 or null")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """What one training run needs: the data, model and train sections of any config file."""
+
+    data: DataConfig = field(default_factory=DataConfig)
+    model: ModelConfig = field(default_factory=ModelConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+
+
+SWEEP_ONLY_SECTIONS = ("search", "resources", "storage")
+
+
+def load_run_config(path: str, overrides: Optional[Mapping[str, Any]] = None) -> RunConfig:
+    """Read the data / model / train sections of a config file (sweep sections are ignored here)."""
+    raw = {k: v for k, v in load_yaml(path).items() if k not in SWEEP_ONLY_SECTIONS}
+    tree = from_mapping(RunConfig, raw, source=str(path))
+    return with_overrides(tree, overrides, source=str(path)) if overrides else tree

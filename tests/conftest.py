@@ -1,0 +1,54 @@
+"""Shared fixtures: the real clothing dataset, a small prepared cache of it, and one local Ray per session."""
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+CLOTHING = Path(os.environ.get("CLOTHING_SMALL", ROOT.parent / "shared" / "datasets" / "clothing-small"))
+
+
+@pytest.fixture(scope="session")
+def clothing_root() -> Path:
+    """The real clothing-small dataset (10 classes, pre-split), read in place."""
+    if not (CLOTHING / "train").is_dir():
+        pytest.fail(f"clothing-small not found at {CLOTHING}; set CLOTHING_SMALL=/path/to/clothing-small")
+    return CLOTHING
+
+
+@pytest.fixture(scope="session")
+def session_tmp(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("session")
+
+
+@pytest.fixture(scope="session")
+def small_cache(clothing_root, session_tmp):
+    """clothing-small prepared once per session at 64 px, at most 24 images per class and split."""
+    from data_pipeline.cache import prepare_cache
+    from data_pipeline.config import DataConfig
+
+    cfg = DataConfig(source=str(clothing_root), image_size=64, max_per_class=24,
+                     cache_dir=str(session_tmp / "cache"))
+    return prepare_cache(cfg, progress=False)
+
+
+@pytest.fixture(scope="session")
+def ray_session():
+    """One local Ray for the whole suite (2 CPUs), shut down at the end."""
+    import ray
+
+    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
+    yield ray
+    ray.shutdown()
+
+
+def run_cli(*args: str, timeout: float = 600, env: dict | None = None, cwd: Path | None = None):
+    """Run `python -m ...` in a subprocess, as a user would; returns the CompletedProcess."""
+    import subprocess
+
+    full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
+    return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
+                          env=full_env, cwd=cwd or ROOT)
