@@ -1,0 +1,141 @@
+"""`python -m search.run --space configs/beit.yaml`: a hyperparameter sweep of the EdgeNet classifier on Ray Tune.
+
+Reads and validates the config (before anything starts), prepares or reuses the data cache once, starts a
+local Ray or attaches to a cluster, runs Optuna TPE + ASHA trials, and ends with the best configurations
+in the study's table format and the sweep's report.
+"""
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+from data_pipeline.cache import DataError, PreparedData, prepare_cache
+from data_pipeline.schema import ConfigError, dump_yaml, parse_assignment, with_overrides
+from search.config import ExperimentConfig, load_config, resolve_param
+from search.experiment import SWEEP_CONFIG, Experiment, absolute_paths, write_sweep_info
+
+logger = logging.getLogger("search.run")
+
+SMOKE = {"num_samples": 2, "max_concurrent": 2, "max_epochs": 2, "max_per_class": 8}
+"""`--smoke`: the same path at a size that finishes in about a minute."""
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m search.run", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Example: python -m search.run --space configs/demo.yaml --smoke")
+    p.add_argument("--space", help="sweep config YAML (data, model, train, search, resources, storage)")
+    p.add_argument("--data", help="image root to use instead of data.source")
+    p.add_argument("--storage", help="where experiments are stored: a path, or a URI every node reaches (s3://...)")
+    p.add_argument("--name", help="experiment name (default: config name + time); with --resume, the one to resume")
+    p.add_argument("--num-samples", type=int, help="number of trials")
+    p.add_argument("--max-concurrent", type=int, help="trials running at once")
+    p.add_argument("--max-epochs", type=int, help="cap on any trial's epochs (and on ASHA's max_t)")
+    p.add_argument("--address", help="Ray cluster to attach to (default: $RAY_ADDRESS, else start a local Ray)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted experiment (--storage, --name)")
+    p.add_argument("--smoke", action="store_true", help="2 trials, 2 epochs, 8 images per class: checks the whole path quickly")
+    p.add_argument("--no-report", action="store_true", help="skip the tables and HTML report at the end")
+    p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a config value, e.g. --set train.warmup_epochs=0 (repeatable)")
+    return p.parse_args(argv)
+
+
+def overrides_from_args(args: argparse.Namespace) -> dict[str, Any]:
+    """Config overrides the command line asks for, as dotted paths."""
+    overrides = dict(parse_assignment(text) for text in args.set)
+    flags = {"data.source": args.data, "storage.path": args.storage, "storage.name": args.name,
+             "search.num_samples": args.num_samples, "search.max_concurrent": args.max_concurrent}
+    overrides.update({k: v for k, v in flags.items() if v is not None})
+    if args.smoke:
+        overrides.setdefault("search.num_samples", SMOKE["num_samples"])
+        overrides.setdefault("search.max_concurrent", SMOKE["max_concurrent"])
+        overrides["data.max_per_class"] = SMOKE["max_per_class"]
+    return overrides
+
+
+def cap_epochs(cfg: ExperimentConfig, limit: int, source: str) -> ExperimentConfig:
+    """The config with every trial's epochs (and ASHA's grace period) capped at `limit`."""
+    if limit < 1:
+        raise ConfigError("--max-epochs", limit, "must be >= 1")
+    overrides: dict[str, Any] = {"train.epochs": min(cfg.train.epochs, limit),
+                                 "search.scheduler.grace_period": min(cfg.search.scheduler.grace_period, limit)}
+    for name, spec in cfg.search.space.items():
+        if resolve_param(name) != "train.epochs":
+            continue
+        key = f"search.space.{name}"
+        if spec.type == "categorical":
+            overrides[f"{key}.choices"] = sorted({min(int(c), limit) for c in spec.choices})
+        elif spec.low >= limit:
+            overrides[key] = {"type": "categorical", "choices": [limit]}
+        else:
+            overrides[f"{key}.high"] = min(spec.high, limit)
+    return with_overrides(cfg, overrides, source=source)
+
+
+def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Experiment]:
+    """The validated config of this invocation and where its experiment lives."""
+    if args.resume:
+        experiment = Experiment.locate(args.storage or "experiments", args.name, args.space)
+        cfg = load_config(str(experiment.path / SWEEP_CONFIG))
+        return cfg, experiment
+    if not args.space:
+        raise ConfigError("--space", rule="is required (a sweep config YAML, e.g. configs/demo.yaml)")
+    cfg = load_config(args.space, overrides_from_args(args))
+    max_epochs = args.max_epochs or (SMOKE["max_epochs"] if args.smoke else None)
+    if max_epochs:
+        cfg = cap_epochs(cfg, max_epochs, source=args.space)
+    cfg = absolute_paths(cfg)
+    if not cfg.data.source:
+        raise ConfigError(args.space, rule="data.source is empty: set it in the config or pass --data PATH")
+    if not Path(cfg.data.source).is_dir():
+        raise ConfigError("data.source", cfg.data.source, "must be an existing directory of images", source=args.space)
+    name = cfg.storage.name or f"{Path(args.space).stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
+    return cfg, Experiment(Path(cfg.storage.path) / name)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse_args(argv)
+    try:
+        cfg, experiment = load_sweep_config(args)
+        data = prepare_data(cfg)
+    except (ConfigError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    from search.ray_session import start_ray
+
+    start_ray(args.address)
+    return run_sweep(cfg, experiment, data, resume=args.resume, report=not args.no_report)
+
+
+def prepare_data(cfg: ExperimentConfig) -> PreparedData:
+    """Prepare (or reuse) the cache before any trial starts; trials only read it."""
+    data = prepare_cache(cfg.data, progress=sys.stderr.isatty())
+    logger.info("data: %s (%s, %d classes)", data.path, "cache hit" if data.hit else "prepared", len(data.classes))
+    return data
+
+
+def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData, *, resume: bool, report: bool) -> int:
+    """Run (or resume) the sweep, then summarise it; the exit code of the command."""
+    from search.tuner import build_tuner
+
+    experiment.path.mkdir(parents=True, exist_ok=True)
+    if not resume:
+        dump_yaml(cfg, experiment.path / SWEEP_CONFIG)
+    write_sweep_info(experiment.path, cfg, data, finished=False)
+    tuner = build_tuner(cfg, experiment_dir=experiment.path, cache_path=data.path, resume=resume)
+    results = tuner.fit()
+    write_sweep_info(experiment.path, cfg, data, finished=True)
+    from search.summary import print_summary
+
+    return print_summary(cfg, experiment, results, report=report)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

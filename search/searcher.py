@@ -1,0 +1,79 @@
+"""Optuna TPE (or random) behind Ray Tune, telling Optuna the truth about trials ASHA stopped early.
+
+Ray's OptunaSearch reports a trial that ASHA stopped at a low rung to Optuna as COMPLETE with its
+low-rung value (it marks PRUNED only when the metric is missing), so TPE learns from truncated runs as if
+they were final. `PruneAwareOptunaSearch` tells Optuna such trials were PRUNED; their per-epoch values are
+already in the study as intermediate values, which is how TPE ranks pruned trials.
+"""
+from __future__ import annotations
+
+import logging
+from pathlib import Path
+from typing import Any, Optional
+
+import optuna
+from optuna.storages import JournalStorage
+from optuna.storages.journal import JournalFileBackend
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from model.names import STATUS
+from search.config import ExperimentConfig, SamplerConfig
+from search.space import define_by_run
+
+logger = logging.getLogger(__name__)
+
+STUDY_FILE = "optuna.journal"
+FINISHED_STATUSES = ("completed", "diverged")
+"""The trainer's last `status` when a trial ended on its own; anything else means it was stopped early."""
+
+
+class PruneAwareOptunaSearch(OptunaSearch):
+    """OptunaSearch that reports scheduler-stopped and diverged trials as PRUNED, not COMPLETE."""
+
+    def __init__(self, *args: Any, prune_stopped: bool = True, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._prune_stopped = prune_stopped
+
+    def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None or trial_id in self._completed_trials:
+            return super().on_trial_complete(trial_id, result, error)
+        status = (result or {}).get(STATUS)
+        ot_trial.set_user_attr("ray_trial_id", trial_id)
+        ot_trial.set_user_attr("status", "failed" if error else (status or "unknown"))
+        if error or not self._prune_stopped or status == "completed":
+            return super().on_trial_complete(trial_id, result, error)
+        # Stopped by the scheduler (status still "running") or diverged: not a final score.
+        self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
+        self._completed_trials.add(trial_id)
+
+
+def make_sampler(cfg: SamplerConfig, concurrency: int) -> optuna.samplers.BaseSampler:
+    """TPE with at least `concurrency` random start-up trials (fewer makes it random search in disguise)."""
+    if cfg.type == "random":
+        return optuna.samplers.RandomSampler(seed=cfg.seed)
+    startup = max(cfg.n_startup_trials or 10, concurrency)
+    # constant_liar: trials still running count as bad guesses, so parallel suggestions spread out.
+    return optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=startup, multivariate=cfg.multivariate,
+                                      group=cfg.multivariate, constant_liar=True)
+
+
+def open_study_storage(experiment_dir: str | Path) -> JournalStorage:
+    """The Optuna study file of an experiment (readable by optuna-dashboard)."""
+    return JournalStorage(JournalFileBackend(str(Path(experiment_dir) / STUDY_FILE)))
+
+
+def make_searcher(cfg: ExperimentConfig, study_name: str, study_dir: str | Path) -> PruneAwareOptunaSearch:
+    """The searcher of a sweep, its Optuna study stored in `study_dir`."""
+    points = [dict(point) for point in cfg.search.points_to_evaluate]
+    return PruneAwareOptunaSearch(
+        space=define_by_run(cfg.search.space),
+        metric=cfg.search.metric,
+        mode=cfg.search.metric_mode,
+        points_to_evaluate=points or None,
+        sampler=make_sampler(cfg.search.sampler, cfg.search.max_concurrent),
+        study_name=study_name,
+        storage=open_study_storage(study_dir),
+        prune_stopped=cfg.search.sampler.prune_stopped,
+    )

@@ -1,0 +1,45 @@
+"""What a finished sweep prints: how trials ended, the best configurations in the study's format, where it all is."""
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from typing import Any
+
+from search.config import ExperimentConfig
+from search.experiment import Experiment
+from search.tuner import STATUS_FILE, TRIAL_STATUSES
+
+logger = logging.getLogger("search.run")
+
+
+def status_counts(experiment: Experiment) -> Counter:
+    """How many trials ended in each status (from `trial_status.json`)."""
+    path = experiment.path / STATUS_FILE
+    trials = json.loads(path.read_text()) if path.exists() else {}
+    return Counter(entry.get("status", "running") for entry in trials.values())
+
+
+def print_summary(cfg: ExperimentConfig, experiment: Experiment, results: Any, *, report: bool) -> int:
+    """Print the sweep's outcome; the command's exit code (1 when no trial reported a result)."""
+    from results.collect import collect
+    from results.tables import leaderboard, to_markdown
+
+    counts = status_counts(experiment)
+    total = sum(counts.values())
+    parts = ", ".join(f"{s} {counts[s]}" for s in TRIAL_STATUSES if counts[s])
+    print(f"\ntrials: {total} ({parts})")
+    collected = collect(str(experiment.path))
+    if collected.trials.empty or collected.epochs.empty:
+        print(f"no trial reported a result; see the error files under {experiment.path}")
+        return 1
+    print(f"\nbest configurations by {cfg.search.metric} ({cfg.search.metric_mode}):\n")
+    print(to_markdown(leaderboard(collected, top=5)))
+    print(f"\nexperiment: {experiment.path}")
+    print(f"optuna study: optuna-dashboard {experiment.path / 'optuna.journal'}")
+    if report:
+        from results.report import write_report
+
+        html = write_report([str(experiment.path)], str(experiment.path / "report"))
+        print(f"report: {html}")
+    return 0

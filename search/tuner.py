@@ -1,0 +1,149 @@
+"""One factory builds the Tuner for a new sweep and for its resumption (Tuner.restore needs the same trainable).
+
+Everything that talks to Ray Tune's scheduling API lives here: the trainable with its parameters and
+resources, the searcher, the scheduler, failure and checkpoint policy, and the driver-side recorder of
+each trial's fate (`trial_status.json`).
+"""
+from __future__ import annotations
+
+import json
+import logging
+import os
+from pathlib import Path
+from typing import Any, Optional
+
+from ray import tune
+from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
+
+from data_pipeline.schema import to_mapping
+from model.names import STATUS
+from search.config import ExperimentConfig
+from search.searcher import make_searcher
+from search.space import planned_epochs
+from search.trainable import train_trial
+
+logger = logging.getLogger(__name__)
+
+STATUS_FILE = "trial_status.json"
+TRIAL_STATUSES = ("running", "completed", "early_stopped", "diverged", "timed_out", "failed")
+
+
+def make_scheduler(cfg: ExperimentConfig) -> TrialScheduler:
+    """ASHA over epochs (`training_iteration`), max_t = the largest epoch count in the space; or FIFO."""
+    sched = cfg.search.scheduler
+    if sched.type == "fifo":
+        return FIFOScheduler()
+    return ASHAScheduler(time_attr="training_iteration", metric=cfg.search.metric, mode=cfg.search.metric_mode,
+                         max_t=cfg.max_epochs, grace_period=sched.grace_period,
+                         reduction_factor=sched.reduction_factor, brackets=1)
+
+
+def make_trainable(cfg: ExperimentConfig, cache_path: str) -> Any:
+    """The trainable with the sweep config and cache path bound, and the per-trial resources."""
+    bound = tune.with_parameters(train_trial, experiment=to_mapping(cfg), cache_path=cache_path)
+    return tune.with_resources(bound, {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
+
+
+def build_tuner(cfg: ExperimentConfig, *, experiment_dir: Path, cache_path: str, resume: bool = False) -> tune.Tuner:
+    """A Tuner for `cfg` stored at `experiment_dir` (storage path / name); `resume` restores it from there."""
+    trainable = make_trainable(cfg, cache_path)
+    if resume:
+        return tune.Tuner.restore(str(experiment_dir), trainable=trainable, resume_unfinished=True,
+                                  resume_errored=True)
+    search = cfg.search
+    stop = {"time_total_s": search.trial_timeout_s} if search.trial_timeout_s else None
+    return tune.Tuner(
+        trainable,
+        tune_config=tune.TuneConfig(
+            search_alg=make_searcher(cfg, study_name=experiment_dir.name, study_dir=experiment_dir),
+            scheduler=make_scheduler(cfg),
+            num_samples=search.num_samples,
+            max_concurrent_trials=search.max_concurrent,
+            reuse_actors=False,
+        ),
+        run_config=tune.RunConfig(
+            name=experiment_dir.name,
+            storage_path=str(experiment_dir.parent),
+            stop=stop,
+            callbacks=[SweepRecorder(cfg)],
+            failure_config=tune.FailureConfig(max_failures=search.max_failures),
+            checkpoint_config=tune.CheckpointConfig(
+                num_to_keep=2, checkpoint_score_attribute=search.metric,
+                checkpoint_score_order=search.metric_mode),
+            verbose=1,
+        ),
+    )
+
+
+class SweepRecorder(tune.Callback):
+    """Writes `trial_status.json` in the experiment as trials start, report and end (driver side).
+
+    Ray knows a trial TERMINATED; only the trainer's last `status` and the planned epochs tell
+    whether it completed, was stopped early by the scheduler, diverged or timed out.
+    """
+
+    def __init__(self, cfg: ExperimentConfig):
+        self._cfg = cfg
+        self._path: Optional[Path] = None
+        self._trials: dict[str, dict] = {}
+
+    def setup(self, **info: Any) -> None:
+        self._path = None  # resolved from the first trial: the experiment folder on this driver
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._locate(trial)
+        params = dict(trial.config)
+        entry = self._trials.setdefault(trial.trial_id, {"epochs_run": 0, "error": None})
+        entry.update(status="running", params=params, epochs_planned=planned_epochs(self._cfg, params),
+                     dir=Path(trial.local_path).name)
+        self._save()
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        entry = self._trials.setdefault(trial.trial_id, {"error": None, "params": dict(trial.config)})
+        entry.update(epochs_run=int(result.get("training_iteration", 0)), trainer_status=result.get(STATUS),
+                     time_total_s=float(result.get("time_total_s", 0.0)))
+        self._save()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        entry = self._trials.setdefault(trial.trial_id, {"error": None, "params": dict(trial.config)})
+        entry["status"] = self._final_status(entry)
+        self._save()
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        entry = self._trials.setdefault(trial.trial_id, {"params": dict(trial.config)})
+        entry.update(status="failed", error=_first_error_line(trial))
+        self._save()
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._save()
+
+    def _final_status(self, entry: dict) -> str:
+        trainer_status = entry.get("trainer_status")
+        if trainer_status in ("completed", "diverged"):
+            return trainer_status
+        limit = self._cfg.search.trial_timeout_s
+        if limit and entry.get("time_total_s", 0.0) >= limit:
+            return "timed_out"
+        return "early_stopped"
+
+    def _locate(self, trial: Any) -> None:
+        if self._path is None and trial.local_experiment_path:
+            self._path = Path(trial.local_experiment_path) / STATUS_FILE
+            if self._path.exists():  # a resumed sweep keeps what the first run recorded
+                self._trials = {**json.loads(self._path.read_text()), **self._trials}
+
+    def _save(self) -> None:
+        if self._path is None:
+            return
+        tmp = self._path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(self._trials, indent=1, sort_keys=True, default=str))
+        os.replace(tmp, self._path)
+
+
+def _first_error_line(trial: Any) -> str:
+    try:
+        text = Path(trial.error_file).read_text(errors="replace") if trial.error_file else ""
+    except OSError:
+        return "trial failed (error file unreadable)"
+    lines = [line for line in text.strip().splitlines() if line.strip()]
+    return lines[-1][:500] if lines else "trial failed"
