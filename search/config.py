@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
-from typing import Any, Literal, Mapping, Optional
+from typing import Any, Literal, Mapping, Optional, Union
 
 from data_pipeline.config import DataConfig
 from data_pipeline.schema import ConfigError, check, from_mapping, load_yaml, to_mapping, with_overrides
@@ -40,10 +40,10 @@ class ParamSpec:
     """One searched dimension: int / float (uniform or log) or categorical, optionally conditional."""
 
     type: Literal["float", "int", "categorical"]
-    low: Optional[float] = None
-    high: Optional[float] = None
+    low: Optional[Union[int, float]] = None
+    high: Optional[Union[int, float]] = None
     log: bool = False
-    step: Optional[float] = None
+    step: Optional[Union[int, float]] = None
     choices: tuple[Any, ...] = ()
     when: Mapping[str, tuple[Any, ...]] = field(default_factory=dict)
     """Sample this only when each named parameter took one of the listed values (e.g. momentum when optimizer is sgd)."""

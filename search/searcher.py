@@ -8,6 +8,7 @@ already in the study as intermediate values, which is how TPE ranks pruned trial
 from __future__ import annotations
 
 import logging
+import warnings
 from pathlib import Path
 from typing import Any, Optional
 
@@ -54,9 +55,12 @@ def make_sampler(cfg: SamplerConfig, concurrency: int) -> optuna.samplers.BaseSa
     if cfg.type == "random":
         return optuna.samplers.RandomSampler(seed=cfg.seed)
     startup = max(cfg.n_startup_trials or 10, concurrency)
-    # constant_liar: trials still running count as bad guesses, so parallel suggestions spread out.
-    return optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=startup, multivariate=cfg.multivariate,
-                                      group=cfg.multivariate, constant_liar=True)
+    # constant_liar: trials still running count as bad guesses, so parallel suggestions spread out;
+    # group: conditional parameters (momentum only for sgd) are modelled with the trials that have them.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        return optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=startup, multivariate=cfg.multivariate,
+                                          group=cfg.multivariate, constant_liar=True)
 
 
 def open_study_storage(experiment_dir: str | Path) -> JournalStorage:

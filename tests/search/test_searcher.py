@@ -1,0 +1,73 @@
+"""What Optuna is told: trials the scheduler stopped early are PRUNED with their per-epoch values (no cluster needed)."""
+import optuna
+import pytest
+from optuna.trial import TrialState
+from ray.tune.search.optuna import OptunaSearch
+
+from search.config import SamplerConfig, load_config
+from search.searcher import PruneAwareOptunaSearch, make_sampler, make_searcher, open_study_storage
+from search.space import define_by_run
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def epoch(i: int, f1: float, status: str) -> dict:
+    return {"training_iteration": i, "val_f1": f1, "status": status}
+
+
+def run_trial(searcher, trial_id: str, values: list[float], last_status: str) -> None:
+    searcher.suggest(trial_id)
+    for i, value in enumerate(values, start=1):
+        status = last_status if i == len(values) else "running"
+        searcher.on_trial_result(trial_id, epoch(i, value, status))
+    searcher.on_trial_complete(trial_id, epoch(len(values), values[-1], last_status))
+
+
+def searcher_of(cls, **kwargs):
+    space = load_config("configs/demo.yaml").search.space
+    return cls(space=define_by_run(space), metric="val_f1", mode="max", seed=0, **kwargs)
+
+
+def test_stopped_and_diverged_trials_are_pruned_with_intermediate_values():
+    searcher = searcher_of(PruneAwareOptunaSearch)
+    run_trial(searcher, "stopped", [0.2, 0.3], last_status="running")   # ASHA stopped it at epoch 2 of its 6
+    run_trial(searcher, "finished", [0.2, 0.4, 0.5], last_status="completed")
+    run_trial(searcher, "diverged", [0.1], last_status="diverged")
+    searcher.suggest("broken")
+    searcher.on_trial_complete("broken", None, error=True)
+    trials = {t.user_attrs.get("ray_trial_id"): t for t in searcher._ot_study.get_trials(deepcopy=False)}
+    assert trials["stopped"].state == TrialState.PRUNED
+    assert trials["stopped"].intermediate_values == {1: 0.2, 2: 0.3}
+    assert trials["finished"].state == TrialState.COMPLETE and trials["finished"].value == 0.5
+    assert trials["diverged"].state == TrialState.PRUNED and trials["diverged"].user_attrs["status"] == "diverged"
+    assert trials["broken"].state == TrialState.FAIL
+
+
+def test_rays_own_searcher_would_call_the_stopped_trial_complete():
+    """The trap this project works around (design brief, trap 1): keep this test to notice if Ray fixes it."""
+    searcher = searcher_of(OptunaSearch)
+    run_trial(searcher, "stopped", [0.2, 0.3], last_status="running")
+    (trial,) = searcher._ot_study.get_trials(deepcopy=False)
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.3
+
+
+def test_turning_pruning_off_reproduces_the_default():
+    searcher = searcher_of(PruneAwareOptunaSearch, prune_stopped=False)
+    run_trial(searcher, "stopped", [0.2, 0.3], last_status="running")
+    (trial,) = searcher._ot_study.get_trials(deepcopy=False)
+    assert trial.state == TrialState.COMPLETE
+
+
+@pytest.mark.parametrize("concurrency, startup, expected", [(2, None, 10), (16, None, 16), (8, 4, 8), (2, 20, 20)])
+def test_tpe_starts_with_at_least_as_many_random_trials_as_slots(concurrency, startup, expected):
+    sampler = make_sampler(SamplerConfig(n_startup_trials=startup), concurrency)
+    assert sampler._n_startup_trials == expected
+
+
+def test_study_is_stored_in_the_experiment_and_known_points_run_first(tmp_path):
+    cfg = load_config("configs/demo.yaml")
+    searcher = make_searcher(cfg, study_name="exp", study_dir=tmp_path)
+    first = searcher.suggest("t0")
+    assert first == dict(cfg.search.points_to_evaluate[0])
+    study = optuna.load_study(study_name="exp", storage=open_study_storage(tmp_path))
+    assert len(study.trials) == 1 and (tmp_path / "optuna.journal").is_file()
