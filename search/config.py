@@ -193,6 +193,7 @@ class ExperimentConfig:
         for i, point in enumerate(self.search.points_to_evaluate):
             for name in point:
                 check(name in self.search.space, f"search.points_to_evaluate[{i}].{name}", point[name], "must be a key of search.space")
+        _check_backbones(self)
         max_epochs = self.max_epochs
         if self.search.scheduler.type == "asha":
             check(self.search.scheduler.grace_period <= max_epochs, "search.scheduler.grace_period",
@@ -219,6 +220,20 @@ def _check_searchable(run: RunConfig, name: str, spec: ParamSpec) -> None:
                 raise ConfigError(f"search.space.{name}", rule=
                                   f"is not a searchable field: use one of {', '.join(PARAM_ALIASES)} or a dotted field path (train.lr)") from None
             raise ConfigError(f"search.space.{name}", value, f"is not valid for {path}: {err.rule}") from None
+
+
+def _check_backbones(cfg: ExperimentConfig) -> None:
+    """Every backbone the sweep can build is a preset or a timm name (checked before any work starts)."""
+    from model.backbones import resolve_backbone  # imports timm: only here, not for every config section
+
+    named = [("model.backbone", cfg.model.backbone)]
+    named += [(f"search.space.{k}", choice) for k, spec in cfg.search.space.items()
+              if resolve_param(k) == "model.backbone" for choice in spec.choices]
+    for field_path, name in named:
+        try:
+            resolve_backbone(name)
+        except ConfigError as err:
+            raise ConfigError(field_path, name, err.rule) from None
 
 
 def load_config(path: str, overrides: Optional[Mapping[str, Any]] = None) -> ExperimentConfig:

@@ -110,3 +110,11 @@ def test_max_epochs_is_the_largest_epoch_count(tmp_path):
     cfg = load_config(str(write(tmp_path, BASE)))
     assert cfg.max_epochs == 6
     assert to_mapping(cfg)["search"]["space"]["momentum"]["when"] == {"optimizer": ["sgd"]}
+
+
+def test_unknown_backbone_names_the_presets_and_close_timm_names(tmp_path):
+    path = write(tmp_path, BASE.replace("backbone: test_vit", "backbone: deit_smal_patch16_224"))
+    with pytest.raises(ConfigError) as err:
+        load_config(str(path))
+    assert "model.backbone is 'deit_smal_patch16_224', but must be a preset (beit," in str(err.value)
+    assert "deit_small_patch16_224" in str(err.value)

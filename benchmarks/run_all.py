@@ -1,0 +1,35 @@
+"""`make bench`: run every benchmark side by side and write their sections into docs/BENCHMARKS.md."""
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import platform
+import sys
+from pathlib import Path
+
+import torch
+
+BENCHMARKS = ("benchmarks.data_path", "benchmarks.trial_overhead", "benchmarks.gpu_check")
+OUT = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
+
+
+def machine() -> str:
+    gpu = torch.cuda.get_device_name(0) if torch.cuda.is_available() else "no GPU"
+    return f"{platform.processor() or platform.machine()}, {torch.get_num_threads()} threads, {gpu}, Python {platform.python_version()}"
+
+
+def main(argv: list[str] | None = None) -> int:
+    names = (argv if argv is not None else sys.argv[1:]) or BENCHMARKS
+    sections = [f"# Benchmarks\n\nWritten by `make bench` on {dt.date.today()} ({machine()}).\n"
+                "Ratios are measured side by side in one run; absolute times move from run to run.\n"]
+    for name in names:
+        module = importlib.import_module(name)
+        print(f"== {name}", flush=True)
+        sections.append(module.main([]))
+    OUT.write_text("\n".join(s for s in sections if s))
+    print(f"wrote {OUT}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

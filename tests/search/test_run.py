@@ -1,0 +1,174 @@
+"""The real command in a subprocess: a local Ray, real images, the demo config at smoke size."""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pytest
+from optuna.trial import TrialState
+
+from search.searcher import open_study_storage
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.integration
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def trial_results(experiment: Path) -> dict[str, list[dict]]:
+    """trial id -> its reported epochs, from Ray Tune's result.json files."""
+    out = {}
+    for path in experiment.glob("*/result.json"):
+        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+        if rows:
+            out[rows[0]["trial_id"]] = rows
+    return out
+
+
+def statuses(experiment: Path) -> dict[str, dict]:
+    return json.loads((experiment / "trial_status.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def sweep(session_tmp, clothing_root):
+    """Six smoke-size trials of the demo config, two at a time, three epochs at most."""
+    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+                   "--num-samples", "6", "--max-epochs", "3", "--storage", str(session_tmp / "exp"),
+                   "--name", "smoke", "--set", f"data.cache_dir={session_tmp / 'cache'}")
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return session_tmp / "exp" / "smoke", proc
+
+
+def test_sweep_ends_every_trial_and_prints_the_best(sweep):
+    experiment, proc = sweep
+    status = statuses(experiment)
+    assert len(status) == 6
+    assert all(s["status"] in ("completed", "early_stopped") for s in status.values()), status
+    assert "Epochs | Batch Size | Learning Rate" in proc.stdout or "Epochs" in proc.stdout
+    assert f"experiment: {experiment}" in proc.stdout
+    assert (experiment / "sweep.yaml").is_file() and (experiment / "report" / "report.html").is_file()
+
+
+def test_every_trial_reports_once_per_epoch_with_the_studys_metrics(sweep):
+    experiment, _ = sweep
+    for trial_id, rows in trial_results(experiment).items():
+        assert [r["training_iteration"] for r in rows] == list(range(1, len(rows) + 1)), trial_id
+        assert [r["epoch"] for r in rows] == [r["training_iteration"] for r in rows]
+        for key in ("train_loss", "train_acc", "val_loss", "val_acc", "val_f1", "val_precision",
+                    "val_recall", "val_balanced_acc"):
+            assert key in rows[-1]
+
+
+def test_two_free_slots_run_two_trials_at_once(sweep):
+    """Model-based searchers can starve slots (design brief, trap 3): the trials' intervals must overlap."""
+    experiment, _ = sweep
+    spans = sorted((rows[0]["timestamp"] - rows[0]["time_this_iter_s"], rows[-1]["timestamp"])
+                   for rows in trial_results(experiment).values())
+    overlapping = sum(1 for (s1, e1), (s2, _) in zip(spans, spans[1:]) if s2 < e1)
+    assert overlapping >= 1, spans
+
+
+def test_asha_stops_trials_and_optuna_holds_them_as_pruned(sweep):
+    experiment, _ = sweep
+    status = statuses(experiment)
+    stopped = {tid for tid, s in status.items() if s["status"] == "early_stopped"}
+    assert stopped, status
+    for tid in stopped:
+        assert status[tid]["epochs_run"] < status[tid]["epochs_planned"]
+    study = optuna.load_study(study_name="smoke", storage=open_study_storage(experiment))
+    by_ray_id = {t.user_attrs["ray_trial_id"]: t for t in study.trials}
+    assert {tid for tid, t in by_ray_id.items() if t.state == TrialState.PRUNED} == stopped
+    for tid in stopped:
+        assert len(by_ray_id[tid].intermediate_values) == status[tid]["epochs_run"]
+
+
+def test_known_good_point_ran_first(sweep):
+    experiment, _ = sweep
+    study = optuna.load_study(study_name="smoke", storage=open_study_storage(experiment))
+    first = min(study.trials, key=lambda t: t.number)
+    assert first.params["lr"] == 0.001 and first.params["optimizer"] == "adam"
+
+
+def test_a_trial_that_raises_is_retried_from_its_checkpoint(session_tmp, clothing_root):
+    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+                   "--num-samples", "1", "--max-epochs", "3", "--storage", str(session_tmp / "exp"),
+                   "--name", "retry", "--no-report", "--set", "search.space.epochs={type: categorical, choices: [3]}",
+                   "--set", f"data.cache_dir={session_tmp / 'cache'}",
+                   env={"EDGETUNE_FAIL_ONCE_AT_EPOCH": "1"})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    experiment = session_tmp / "exp" / "retry"
+    (entry,) = statuses(experiment).values()
+    assert entry["status"] == "completed", entry
+    (rows,) = trial_results(experiment).values()
+    assert [r["epoch"] for r in rows] == [1, 2, 3]  # epoch 1 was not trained again after the failure
+
+
+def test_killed_sweep_resumes_without_losing_or_repeating_trials(session_tmp, clothing_root):
+    storage, name = session_tmp / "exp", "killed"
+    experiment = storage / name
+    cmd = [sys.executable, "-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data",
+           str(clothing_root), "--num-samples", "4", "--max-epochs", "3", "--storage", str(storage), "--name",
+           name, "--no-report", "--set", "search.scheduler.type=fifo", "--set", f"data.cache_dir={session_tmp / 'cache'}"]
+    proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline:
+            done = [s for s in _safe_statuses(experiment).values() if s["status"] == "completed"]
+            if done:
+                break
+            time.sleep(0.5)
+        assert done, "no trial completed before the deadline"
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    before = {tid: len(rows) for tid, rows in trial_results(experiment).items()
+              if _safe_statuses(experiment).get(tid, {}).get("status") == "completed"}
+    resumed = run_cli("-m", "search.run", "--resume", "--storage", str(storage), "--name", name, "--no-report")
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    status = statuses(experiment)
+    assert len(status) == 4 and all(s["status"] == "completed" for s in status.values()), status
+    results = trial_results(experiment)
+    assert len(results) == 4
+    for tid, n in before.items():
+        assert len(results[tid]) == n, f"finished trial {tid} ran again"
+    for rows in results.values():
+        assert [r["epoch"] for r in rows] == [1, 2, 3]
+
+
+def _safe_statuses(experiment: Path) -> dict:
+    try:
+        return statuses(experiment)
+    except (OSError, ValueError):
+        return {}
+
+
+@pytest.mark.parametrize("edit, field", [
+    (("batch_size: {type: categorical", "batch_sise: {type: categorical"), "search.space.batch_sise"),
+    (("lr: {type: float, low: 1.0e-4", "lr: {type: float, low: 0.5"), "search.space.lr.low"),
+    (("optimizer: {type: categorical, choices: [adam,", "optimizer: {type: categorical, choices: [lion,"), "search.space.optimizer"),
+    (("source: ../shared/datasets/clothing-small", "source: /nonexistent/photos"), "data.source"),
+])
+def test_bad_config_fails_before_ray_with_one_line(tmp_path, edit, field):
+    text = (ROOT / "configs" / "demo.yaml").read_text()
+    assert edit[0] in text
+    path = tmp_path / "bad.yaml"
+    path.write_text(text.replace(*edit))
+    proc = run_cli("-m", "search.run", "--space", str(path), timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and field in lines[0] and "Traceback" not in proc.stderr, proc.stderr
+    assert "ray" not in proc.stdout.lower()
+
+
+def test_help_lists_every_flag():
+    proc = run_cli("-m", "search.run", "--help", timeout=60)
+    assert proc.returncode == 0
+    for flag in ("--space", "--data", "--storage", "--name", "--num-samples", "--max-concurrent",
+                 "--max-epochs", "--address", "--resume", "--smoke"):
+        assert flag in proc.stdout
