@@ -65,6 +65,8 @@ class DataConfig:
     """Side of the square uint8 images stored in the cache (shorter side resized, then center-cropped)."""
     min_image_side: int = 32
     """Images whose shorter side is below this are excluded as too small."""
+    max_image_pixels: int = 89_478_485
+    """Images with more pixels (width x height) are excluded as decompression bombs (PIL's default limit)."""
     max_per_class: Optional[int] = None
     """Cap of images per class and split (quick runs and smoke tests); None keeps all."""
     cache_dir: str = ".cache/data"
@@ -80,5 +82,6 @@ class DataConfig:
         check(self.min_count >= 1, "min_count", self.min_count, "must be >= 1")
         check(16 <= self.image_size <= 1024, "image_size", self.image_size, "must be in [16, 1024]")
         check(self.min_image_side >= 1, "min_image_side", self.min_image_side, "must be >= 1")
+        check(self.max_image_pixels >= 1, "max_image_pixels", self.max_image_pixels, "must be >= 1")
         if self.max_per_class is not None:
             check(self.max_per_class >= 1, "max_per_class", self.max_per_class, "must be >= 1 or null")

@@ -1,0 +1,26 @@
+"""Stratified split: sizes, determinism, and the small-class policy."""
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from data_pipeline.split import min_images_to_stratify, split_sizes, stratified_split
+
+
+def test_sizes_round_fractions_and_keep_one_per_split():
+    assert split_sizes(100, 0.1, 0.2) == (70, 10, 20)
+    assert split_sizes(3, 0.1, 0.1) == (1, 1, 1)
+    assert split_sizes(5, 0.0, 0.1) == (4, 0, 1)
+    assert min_images_to_stratify(0.1, 0.0) == 2
+    with pytest.raises(ValueError, match="cannot be split"):
+        split_sizes(2, 0.1, 0.1)
+
+
+def test_stratified_split_is_deterministic_and_stratified():
+    labels = np.repeat(np.arange(4), [50, 20, 10, 3])
+    codes = stratified_split(labels, 0.2, 0.1, seed=7)
+    assert np.array_equal(codes, stratified_split(labels, 0.2, 0.1, seed=7))
+    assert not np.array_equal(codes, stratified_split(labels, 0.2, 0.1, seed=8))
+    for c, n in enumerate([50, 20, 10, 3]):
+        got = np.bincount(codes[labels == c], minlength=3)
+        assert tuple(got) == split_sizes(n, 0.2, 0.1)
