@@ -1,0 +1,381 @@
+"""`python -m cluster.local up|down|status`: a real multi-node Ray cluster on this machine, for tests and demos.
+
+One head (`--num-cpus=0`, so every trial runs on a worker) and N workers, each its own raylet with its own
+CPUs, all on 127.0.0.1, with Ray's token authentication on and the dashboard bound to 127.0.0.1.
+
+`down` stops only the processes of this cluster (found by its own --temp-dir and GCS port, and their
+children), never `ray stop`: that kills every Ray process on the machine, including other people's.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import logging
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Iterable, Optional, Sequence
+
+logger = logging.getLogger("cluster.local")
+
+HOST = "127.0.0.1"
+DEFAULT_STATE = Path.home() / ".cache" / "edgetune" / "local_cluster.json"
+START_TIMEOUT_S = 120
+AUTH_ENV = {"RAY_AUTH_MODE": "token"}
+
+
+class ClusterError(Exception):
+    """A user-facing problem with the local cluster (one line, exit code 2)."""
+
+
+@dataclasses.dataclass(frozen=True)
+class LocalClusterSpec:
+    """What `up` starts."""
+
+    workers: int = 2
+    """Worker nodes (each a separate raylet)."""
+    cpus_per_worker: int = 1
+    """Logical CPUs each worker advertises; the head advertises none."""
+    port: int = 6380
+    """GCS port of the head (6380, not Ray's default 6379, so a default local Ray is left alone)."""
+    dashboard_port: int = 8266
+    """Dashboard port, bound to 127.0.0.1 only."""
+    client_port: int = 20001
+    """Ray Client server port of the head: not the default 10001, and outside the worker ports 10002-19999."""
+    temp_dir: str = ""
+    """Ray's temp/session root for this cluster; default /tmp/ray_edgetune_<port> (short: socket paths)."""
+
+    def __post_init__(self) -> None:
+        if self.workers < 1:
+            raise ClusterError(f"--workers is {self.workers}, but must be >= 1")
+        if self.cpus_per_worker < 1:
+            raise ClusterError(f"--cpus-per-worker is {self.cpus_per_worker}, but must be >= 1")
+        ports = {"--port": self.port, "--dashboard-port": self.dashboard_port, "--client-port": self.client_port}
+        for flag, value in ports.items():
+            if not 1024 <= value <= 65535:
+                raise ClusterError(f"{flag} is {value}, but must be in 1024..65535")
+        if len(set(ports.values())) != len(ports):
+            raise ClusterError(f"ports must differ, got {ports}")
+
+    @property
+    def address(self) -> str:
+        return f"{HOST}:{self.port}"
+
+    @property
+    def root(self) -> str:
+        return self.temp_dir or f"/tmp/ray_edgetune_{self.port}"
+
+
+# ---------------------------------------------------------------- commands
+
+
+def ray_executable() -> str:
+    """The `ray` CLI of this Python environment (not whatever is first on PATH)."""
+    beside = Path(sys.executable).with_name("ray")
+    found = str(beside) if beside.exists() else shutil.which("ray")
+    if not found:
+        raise ClusterError("the `ray` command was not found beside this Python or on PATH; pip install 'ray[default]'")
+    return found
+
+
+def head_command(spec: LocalClusterSpec) -> list[str]:
+    """`ray start` for the head: no CPUs (trials go to workers), dashboard on 127.0.0.1 only."""
+    return [ray_executable(), "start", "--head", "--num-cpus=0", f"--port={spec.port}",
+            f"--node-ip-address={HOST}", f"--dashboard-host={HOST}", f"--dashboard-port={spec.dashboard_port}",
+            f"--ray-client-server-port={spec.client_port}", f"--temp-dir={spec.root}", "--disable-usage-stats"]
+
+
+def worker_command(spec: LocalClusterSpec) -> list[str]:
+    """`ray start` for one worker; agent ports auto-assigned since several raylets share this host."""
+    return [ray_executable(), "start", f"--address={spec.address}", f"--node-ip-address={HOST}",
+            f"--num-cpus={spec.cpus_per_worker}", "--dashboard-agent-listen-port=0", "--metrics-export-port=0",
+            "--disable-usage-stats"]
+
+
+def ray_env() -> dict[str, str]:
+    """The environment every node (and every client) needs: token authentication on."""
+    return {**os.environ, **AUTH_ENV}
+
+
+def token_path() -> Path:
+    """Where Ray reads the token: $RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token."""
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
+
+
+def ensure_token() -> Optional[Path]:
+    """Make sure an auth token exists and only its owner can read it; None when $RAY_AUTH_TOKEN carries it."""
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return None
+    path = token_path()
+    if not path.exists():
+        run_ray([ray_executable(), "get-auth-token", "--generate"], what="generating the auth token")
+    if not path.exists():
+        raise ClusterError(f"no auth token at {path} after `ray get-auth-token --generate`")
+    path.chmod(0o600)  # Ray writes it world-readable; the token is the key to the whole cluster
+    return path
+
+
+def run_ray(cmd: list[str], what: str) -> None:
+    """Run one `ray` command; a failure becomes one line with Ray's last words."""
+    done = subprocess.run(cmd, env=ray_env(), capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    if done.returncode != 0:
+        lines = [ln.strip() for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
+        errors = [ln for ln in lines if "error" in ln.lower()] or lines
+        raise ClusterError(f"{what} failed (exit {done.returncode}): {errors[-1] if errors else 'no output'}")
+
+
+def port_in_use(port: int) -> bool:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        return sock.connect_ex((HOST, port)) == 0
+
+
+# ---------------------------------------------------------------- processes
+
+
+def _psutil():
+    import ray  # noqa: F401  (Ray vendors psutil and puts it on sys.path)
+    import psutil
+
+    return psutil
+
+
+def _belongs(cmdline: Sequence[str], root: str, port: int) -> bool:
+    """Whether a process is one of this cluster's: it names our temp dir, or our GCS port as its address."""
+    for arg in cmdline:
+        if root in arg:
+            return True
+        key, _, value = arg.partition("=")
+        if key.lstrip("-").replace("_", "-") in {"address", "gcs-address"} and value.endswith(f":{port}"):
+            return True
+    return False
+
+
+def cluster_processes(root: str, port: int) -> list:
+    """This cluster's processes and all their descendants (psutil.Process objects)."""
+    psutil = _psutil()
+    found: dict[int, Any] = {}
+    for proc in psutil.process_iter(["cmdline"]):
+        try:
+            if proc.pid != os.getpid() and _belongs(proc.info["cmdline"] or [], root, port):
+                found[proc.pid] = proc
+                found.update({child.pid: child for child in proc.children(recursive=True)})
+        except psutil.Error:
+            continue
+    return list(found.values())
+
+
+def describe(procs: Iterable) -> list[dict[str, Any]]:
+    out = []
+    for proc in procs:
+        try:
+            out.append({"pid": proc.pid, "name": proc.name(), "create_time": proc.create_time()})
+        except Exception:  # gone meanwhile
+            continue
+    return sorted(out, key=lambda p: p["pid"])
+
+
+def recorded_processes(state: dict[str, Any]) -> list:
+    """The processes recorded at `up` that are still the same processes (a reused pid is not ours)."""
+    psutil = _psutil()
+    alive = []
+    for rec in state.get("processes", []):
+        try:
+            proc = psutil.Process(rec["pid"])
+            if abs(proc.create_time() - rec["create_time"]) < 1e-3:
+                alive.append(proc)
+        except psutil.Error:
+            continue
+    return alive
+
+
+def terminate(procs: list, grace_s: float) -> int:
+    """Stop processes as `ray stop` orders it (raylets, then the rest, then the GCS); returns how many.
+
+    Each group gets SIGTERM, up to `grace_s` seconds, then SIGKILL.
+    """
+    rank = {"raylet": 0, "gcs_server": 2}
+    for group in (0, 1, 2):
+        _stop_group([p for p in procs if rank.get(_name(p), 1) == group], grace_s)
+    return len(procs)
+
+
+def _stop_group(procs: list, grace_s: float) -> None:
+    psutil = _psutil()
+    for proc in procs:
+        _signal(proc, signal.SIGTERM)
+    _, alive = psutil.wait_procs(procs, timeout=grace_s)
+    if alive:
+        logger.info("%d processes outlived SIGTERM by %g s, killing them: %s", len(alive), grace_s,
+                    sorted({_name(p) for p in alive}))
+    for proc in alive:
+        _signal(proc, signal.SIGKILL)
+    psutil.wait_procs(alive, timeout=5)
+
+
+def _name(proc) -> str:
+    try:
+        return proc.name()
+    except Exception:
+        return ""
+
+
+def _signal(proc, sig: int) -> None:
+    try:
+        proc.send_signal(sig)
+    except Exception:  # already gone
+        pass
+
+
+# ---------------------------------------------------------------- state
+
+
+def read_state(path: Path) -> Optional[dict[str, Any]]:
+    if not path.exists():
+        return None
+    try:
+        return json.loads(path.read_text())
+    except (OSError, json.JSONDecodeError) as err:
+        raise ClusterError(f"{path}: unreadable cluster state ({err}); delete it if no local cluster is running")
+
+
+def write_state(path: Path, state: dict[str, Any]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(state, indent=2))
+    tmp.replace(path)
+
+
+# ---------------------------------------------------------------- verbs
+
+
+def up(spec: LocalClusterSpec, state_path: Path = DEFAULT_STATE) -> dict[str, Any]:
+    """Start the head and `spec.workers` workers; returns (and records) the cluster's state."""
+    previous = read_state(state_path)
+    if previous and recorded_processes(previous):
+        raise ClusterError(f"a local cluster is already up at {previous['address']} ({state_path}); "
+                           "run `python -m cluster.local down` first")
+    for port in (spec.port, spec.dashboard_port, spec.client_port):
+        if port_in_use(port):
+            raise ClusterError(f"port {port} on {HOST} is already in use; choose another with --port/--dashboard-port")
+    token = ensure_token()
+    started = time.monotonic()
+    try:
+        run_ray(head_command(spec), what=f"starting the head at {spec.address}")
+        for i in range(spec.workers):
+            run_ray(worker_command(spec), what=f"starting worker {i + 1}/{spec.workers}")
+    except (ClusterError, subprocess.TimeoutExpired) as err:
+        terminate(cluster_processes(spec.root, spec.port), grace_s=5)
+        raise err if isinstance(err, ClusterError) else ClusterError(f"`ray start` timed out after {err.timeout}s")
+    state = {**dataclasses.asdict(spec), "temp_dir": spec.root, "address": spec.address,
+             "dashboard_url": f"http://{HOST}:{spec.dashboard_port}", "token_path": str(token) if token else None,
+             "started_at": time.time(), "up_seconds": round(time.monotonic() - started, 1),
+             "processes": describe(cluster_processes(spec.root, spec.port))}
+    write_state(state_path, state)
+    return state
+
+
+def down(state_path: Path = DEFAULT_STATE, grace_s: float = 10, keep_logs: bool = False) -> int:
+    """Stop this cluster's processes (and only them), wait for them, forget the state; returns how many."""
+    state = read_state(state_path)
+    if state is None:
+        raise ClusterError(f"no local cluster recorded at {state_path}; nothing to stop")
+    procs = {p.pid: p for p in recorded_processes(state)}
+    procs.update({p.pid: p for p in cluster_processes(state["temp_dir"], state["port"])})
+    for proc in list(procs.values()):  # children started after `up` (trial workers, agents)
+        try:
+            procs.update({c.pid: c for c in proc.children(recursive=True)})
+        except Exception:
+            continue
+    stopped = terminate(list(procs.values()), grace_s)
+    left = cluster_processes(state["temp_dir"], state["port"])
+    if left:
+        raise ClusterError(f"{len(left)} processes of the cluster survived SIGKILL: {describe(left)}")
+    state_path.unlink(missing_ok=True)
+    if not keep_logs:
+        shutil.rmtree(state["temp_dir"], ignore_errors=True)
+    return stopped
+
+
+def status(state_path: Path = DEFAULT_STATE) -> dict[str, Any]:
+    """The recorded state plus which of its processes are alive now."""
+    state = read_state(state_path)
+    if state is None:
+        raise ClusterError(f"no local cluster recorded at {state_path}; start one with `python -m cluster.local up`")
+    alive = describe(cluster_processes(state["temp_dir"], state["port"]))
+    raylets = sum(p["name"] == "raylet" for p in alive)
+    return {**state, "alive_processes": len(alive), "alive_raylets": raylets, "up": raylets > 0}
+
+
+def attach_instructions(state: dict[str, Any]) -> str:
+    """How to use the cluster: the lines `up` prints."""
+    addr = state["address"]
+    token = state.get("token_path") or "$RAY_AUTH_TOKEN"
+    return "\n".join([
+        f"Ray cluster up at {addr}: 1 head (0 CPU) + {state['workers']} workers x {state['cpus_per_worker']} CPU "
+        f"({state['up_seconds']} s)",
+        f"dashboard: {state['dashboard_url']}  (127.0.0.1 only; token: `RAY_AUTH_MODE=token ray get-auth-token`)",
+        f"auth token: {token} (chmod 600; every client needs RAY_AUTH_MODE=token and this token)",
+        "attach:",
+        f"  RAY_AUTH_MODE=token RAY_ADDRESS={addr} python -m search.run --space configs/demo.yaml "
+        f"--address {addr} --storage /shared/path",
+        f"  RAY_AUTH_MODE=token ray status --address {addr}",
+        "stop: python -m cluster.local down",
+    ])
+
+
+def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
+    p = argparse.ArgumentParser(prog="python -m cluster.local", description=__doc__.splitlines()[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter,
+                                epilog="Example: python -m cluster.local up --workers 2 && python -m cluster.local down")
+    p.add_argument("--state", type=Path, default=DEFAULT_STATE, help=f"cluster state file (default {DEFAULT_STATE})")
+    verbs = p.add_subparsers(dest="verb", required=True)
+    start = verbs.add_parser("up", help="start a head and N workers on 127.0.0.1")
+    defaults = LocalClusterSpec()
+    start.add_argument("--workers", type=int, default=defaults.workers, help="worker nodes (default 2)")
+    start.add_argument("--cpus-per-worker", type=int, default=defaults.cpus_per_worker, help="CPUs per worker (default 1)")
+    start.add_argument("--port", type=int, default=defaults.port, help=f"GCS port (default {defaults.port})")
+    start.add_argument("--dashboard-port", type=int, default=defaults.dashboard_port,
+                       help=f"dashboard port on 127.0.0.1 (default {defaults.dashboard_port})")
+    start.add_argument("--client-port", type=int, default=defaults.client_port,
+                       help=f"Ray Client port (default {defaults.client_port})")
+    start.add_argument("--temp-dir", default="", help="Ray temp dir of this cluster (default /tmp/ray_edgetune_PORT)")
+    stop = verbs.add_parser("down", help="stop this cluster's processes (only them) and wait")
+    stop.add_argument("--grace", type=float, default=10, help="seconds between SIGTERM and SIGKILL (default 10)")
+    stop.add_argument("--keep-logs", action="store_true", help="keep the cluster's temp dir (Ray logs)")
+    show = verbs.add_parser("status", help="print the recorded cluster and whether it is alive (JSON)")
+    show.add_argument("--quiet", action="store_true", help="only the exit code: 0 up, 1 down")
+    return p.parse_args(argv)
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    args = parse_args(argv)
+    try:
+        if args.verb == "up":
+            spec = LocalClusterSpec(workers=args.workers, cpus_per_worker=args.cpus_per_worker, port=args.port,
+                                    dashboard_port=args.dashboard_port, client_port=args.client_port,
+                                    temp_dir=args.temp_dir)
+            print(attach_instructions(up(spec, args.state)))
+        elif args.verb == "down":
+            started = time.monotonic()
+            count = down(args.state, grace_s=args.grace, keep_logs=args.keep_logs)
+            print(f"stopped {count} processes in {time.monotonic() - started:.1f} s")
+        else:
+            info = status(args.state)
+            if not args.quiet:
+                print(json.dumps(info, indent=2))
+            return 0 if info["up"] else 1
+    except ClusterError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

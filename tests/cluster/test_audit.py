@@ -1,0 +1,146 @@
+"""Every shipped cluster definition parses, validates and stays closed; opening any of them fails a test."""
+from __future__ import annotations
+
+import copy
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from cluster.audit import CLUSTER_DIR, audit, check_kubernetes, check_launcher, check_nothing_open, load_documents
+from tests.conftest import ROOT, run_cli
+
+DEFINITIONS = sorted(CLUSTER_DIR.rglob("*.yaml"))
+LAUNCHERS = [CLUSTER_DIR / "aws.yaml", CLUSTER_DIR / "gcp.yaml"]
+KUBERAY = [CLUSTER_DIR / "kuberay" / "raycluster.yaml", CLUSTER_DIR / "kuberay" / "rayjob.yaml"]
+
+
+def one(path: Path) -> dict:
+    return load_documents(path)[0]
+
+
+def test_every_definition_is_shipped():
+    assert set(LAUNCHERS + KUBERAY) <= set(DEFINITIONS)
+
+
+@pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: str(p.relative_to(CLUSTER_DIR)))
+def test_definition_has_no_security_problem(path):
+    assert audit(path) == []
+
+
+@pytest.mark.parametrize("path", LAUNCHERS, ids=lambda p: p.stem)
+def test_launcher_config_matches_rays_schema(path):
+    import jsonschema
+    import ray
+
+    schema = json.loads((Path(ray.__file__).parent / "autoscaler" / "ray-schema.json").read_text())
+    jsonschema.validate(one(path), schema)
+
+
+@pytest.mark.parametrize("path", LAUNCHERS, ids=lambda p: p.stem)
+def test_launcher_config_has_gpu_workers_that_scale_to_zero_and_installs_the_project(path):
+    doc = one(path)
+    workers = {n: t for n, t in doc["available_node_types"].items() if n != doc["head_node_type"]}
+    assert len(workers) >= 3 and all(t["resources"]["GPU"] >= 1 for t in workers.values())
+    assert all(0 == t["min_workers"] <= t["max_workers"] <= doc["max_workers"] for t in workers.values())
+    setup = " ".join(doc["setup_commands"])
+    assert "git clone" in setup and "YOUR-ORG" in setup and "pip install" in setup and "-e ." in setup
+    assert "chmod 600 ~/.ray/auth_token" in setup
+
+
+@pytest.mark.parametrize("path", KUBERAY, ids=lambda p: p.stem)
+def test_kuberay_head_is_clusterip_with_token_auth(path):
+    docs = load_documents(path)
+    ray_docs = [d for d in docs if d["kind"] in ("RayCluster", "RayJob")]
+    assert ray_docs and all(check_kubernetes(d) == [] for d in ray_docs)
+    assert not any(d.get("kind") == "Service" and d["spec"].get("type") in ("LoadBalancer", "NodePort") for d in docs)
+
+
+def test_raycluster_ships_a_network_policy_for_the_head():
+    kinds = [d["kind"] for d in load_documents(CLUSTER_DIR / "kuberay" / "raycluster.yaml")]
+    assert "NetworkPolicy" in kinds
+
+
+def test_rayjob_runs_the_sweep_on_shared_storage():
+    entry = one(CLUSTER_DIR / "kuberay" / "rayjob.yaml")["spec"]["entrypoint"]
+    assert "python -m search.run --space configs/beit.yaml" in entry and "--storage s3://" in entry
+    assert (ROOT / "configs" / "beit.yaml").is_file()
+
+
+# ------------------------------------------------- opening any of them is caught
+
+def opened_launchers():
+    aws, gcp = one(CLUSTER_DIR / "aws.yaml"), one(CLUSTER_DIR / "gcp.yaml")
+
+    def edit(doc, fn):
+        doc = copy.deepcopy(doc)
+        fn(doc)
+        return doc
+
+    head_cmd = lambda d, old, new: d.__setitem__(  # noqa: E731
+        "head_start_ray_commands", [c.replace(old, new) for c in d["head_start_ray_commands"]])
+    return {
+        "dashboard on 0.0.0.0": edit(aws, lambda d: head_cmd(d, "--dashboard-host=127.0.0.1", "--dashboard-host=0.0.0.0")),
+        "dashboard host default": edit(aws, lambda d: head_cmd(d, "--dashboard-host=127.0.0.1", "")),
+        "no auth on head": edit(aws, lambda d: head_cmd(d, "export RAY_AUTH_MODE=token;", "")),
+        "no auth on workers": edit(gcp, lambda d: d.__setitem__("worker_start_ray_commands", ["ray stop", "ray start --address=$RAY_HEAD_IP:6379"])),
+        "head with cpus": edit(aws, lambda d: d["available_node_types"]["head"].__setitem__("resources", {"CPU": 8})),
+        "token not copied": edit(gcp, lambda d: d.__setitem__("file_mounts", {})),
+        "ray-made security group": edit(aws, lambda d: d["available_node_types"]["gpu_l4"]["node_config"].pop("SecurityGroupIds")),
+        "ssh from anywhere": edit(aws, lambda d: d["provider"].__setitem__("security_group", {
+            "GroupName": "x", "IpPermissions": [{"FromPort": 22, "ToPort": 22, "IpProtocol": "tcp",
+                                                 "IpRanges": [{"CidrIp": "0.0.0.0/0"}]}]})),
+        "gcp default network": edit(gcp, lambda d: d["available_node_types"]["head"]["node_config"].__setitem__(
+            "networkInterfaces", [{"subnetwork": "projects/p/global/networks/default"}])),
+    }
+
+
+@pytest.mark.parametrize("name", list(opened_launchers()))
+def test_opening_a_launcher_config_is_caught(name):
+    doc = opened_launchers()[name]
+    assert check_nothing_open(doc) + check_launcher(doc), name
+
+
+def opened_kuberay():
+    cluster = one(CLUSTER_DIR / "kuberay" / "raycluster.yaml")
+    job = one(CLUSTER_DIR / "kuberay" / "rayjob.yaml")
+    out = {}
+    for name, doc, fn in [
+        ("load balancer", cluster, lambda d: d["spec"]["headGroupSpec"].__setitem__("serviceType", "LoadBalancer")),
+        ("node port", job, lambda d: d["spec"]["rayClusterSpec"]["headGroupSpec"].__setitem__("serviceType", "NodePort")),
+        ("head cpus", cluster, lambda d: d["spec"]["headGroupSpec"]["rayStartParams"].__setitem__("num-cpus", "4")),
+        ("dashboard 0.0.0.0", cluster, lambda d: d["spec"]["headGroupSpec"]["rayStartParams"].__setitem__("dashboard-host", "0.0.0.0")),
+        ("worker without auth", cluster, lambda d: d["spec"]["workerGroupSpecs"][0]["template"]["spec"]["containers"][0].__setitem__("env", [])),
+        ("inline token", job, lambda d: d["spec"]["rayClusterSpec"]["headGroupSpec"]["template"]["spec"]["containers"][0].__setitem__(
+            "env", [{"name": "RAY_AUTH_MODE", "value": "token"}, {"name": "RAY_AUTH_TOKEN", "value": "abc"}])),
+        ("submitter without auth", job, lambda d: d["spec"]["submitterPodTemplate"]["spec"]["containers"][0].pop("env")),
+    ]:
+        doc = copy.deepcopy(doc)
+        fn(doc)
+        out[name] = doc
+    return out
+
+
+@pytest.mark.parametrize("name", list(opened_kuberay()))
+def test_opening_a_kuberay_manifest_is_caught(name):
+    doc = opened_kuberay()[name]
+    assert check_nothing_open(doc) + check_kubernetes(doc), name
+
+
+def test_a_public_service_document_is_caught(tmp_path):
+    path = tmp_path / "svc.yaml"
+    path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dash"},
+                                    "spec": {"type": "LoadBalancer", "ports": [{"port": 8265}]}}))
+    assert any("LoadBalancer" in p and str(path) in p for p in audit(path))
+
+
+def test_audit_cli_passes_the_shipped_files_and_fails_an_open_one(tmp_path):
+    ok = run_cli("-m", "cluster.audit")
+    assert ok.returncode == 0 and "0 problems" in ok.stderr
+    bad = tmp_path / "aws.yaml"
+    bad.write_text((CLUSTER_DIR / "aws.yaml").read_text().replace("--dashboard-host=127.0.0.1", "--dashboard-host=0.0.0.0"))
+    failed = run_cli("-m", "cluster.audit", str(bad))
+    assert failed.returncode == 1 and "0.0.0.0" in failed.stdout and str(bad) in failed.stdout
+    helped = run_cli("-m", "cluster.audit", "--help")
+    assert helped.returncode == 0 and "files" in helped.stdout
