@@ -75,6 +75,9 @@ def cap_epochs(cfg: ExperimentConfig, limit: int, source: str) -> ExperimentConf
             overrides[key] = {"type": "categorical", "choices": [limit]}
         else:
             overrides[f"{key}.high"] = min(spec.high, limit)
+        overrides["search.points_to_evaluate"] = [
+            {**point, name: min(int(point[name]), limit)} if name in point else dict(point)
+            for point in cfg.search.points_to_evaluate]
     return with_overrides(cfg, overrides, source=source)
 
 

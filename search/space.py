@@ -5,7 +5,7 @@ Pure functions, no Ray: a trial's parameters are search-space keys (`lr`, `optim
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping
+from typing import Any, Mapping
 
 from data_pipeline.schema import ConfigError, with_overrides
 from model.config import RunConfig
@@ -44,21 +44,28 @@ def suggest(trial: Any, name: str, spec: ParamSpec) -> Any:
     return trial.suggest_float(name, spec.low, spec.high, step=spec.step, log=spec.log)
 
 
-def define_by_run(space: Mapping[str, ParamSpec]) -> Callable[[Any], None]:
-    """An Optuna define-by-run function sampling the space, conditional parameters only when they apply."""
-    for name, spec in space.items():
-        for choice in spec.choices:
-            if not isinstance(choice, OPTUNA_CHOICE_TYPES):
-                raise ConfigError(f"search.space.{name}.choices", choice, "must hold only numbers, strings, booleans or null")
-    ordered = ordered_space(space)
+class DefineByRun:
+    """An Optuna define-by-run function sampling the space, conditional parameters only when they apply.
 
-    def sample(trial: Any) -> None:
+    A class, not a closure: Ray Tune pickles the searcher (and so this) into the experiment to resume it.
+    """
+
+    def __init__(self, space: Mapping[str, ParamSpec]):
+        for name, spec in space.items():
+            for choice in spec.choices:
+                if not isinstance(choice, OPTUNA_CHOICE_TYPES):
+                    raise ConfigError(f"search.space.{name}.choices", choice,
+                                      "must hold only numbers, strings, booleans or null")
+        self.ordered = ordered_space(space)
+
+    def __call__(self, trial: Any) -> None:
         taken: dict[str, Any] = {}
-        for name, spec in ordered:
+        for name, spec in self.ordered:
             if conditions_hold(spec, taken):
                 taken[name] = suggest(trial, name, spec)
 
-    return sample
+
+define_by_run = DefineByRun
 
 
 def trial_run_config(cfg: ExperimentConfig, params: Mapping[str, Any]) -> RunConfig:
