@@ -1,0 +1,275 @@
+"""The epoch loop: plain PyTorch, called by the CLI, by tests and by the Ray trainable alike.
+
+Per epoch: optimize on balanced, augmented batches; then measure train and validation the same way
+(eval mode, no augmentation, no balancing; train on a fixed seeded subset) so the two are comparable.
+On CUDA nothing syncs with the host inside an epoch: losses and confusion matrices accumulate on the
+device and are read once at the end.
+"""
+from __future__ import annotations
+
+import logging
+import math
+import random
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Optional
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from data_pipeline.balance import plan_balance
+from data_pipeline.cache import PreparedData
+from data_pipeline.loader import BatchLoader
+from model import checkpoint as ckpt
+from model.classifier import build_model
+from model.config import RunConfig
+from model.finetune import param_groups
+from model.metrics import confusion_matrix, per_class_table, summary_metrics
+from model.names import (EPOCH, EPOCH_METRICS, LR, STATUS, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_BALANCED_ACC,
+                         VAL_F1, VAL_LOSS, VAL_PRECISION, VAL_RECALL)
+from model.optim import build_optimizer, build_scheduler
+
+log = logging.getLogger(__name__)
+
+SPLITS = ("train", "validation", "test")
+_VAL_NAMES = {"loss": VAL_LOSS, "acc": VAL_ACC, "precision": VAL_PRECISION, "recall": VAL_RECALL,
+              "f1": VAL_F1, "balanced_acc": VAL_BALANCED_ACC}
+
+
+@dataclass
+class FitResult:
+    """How a run ended: status (completed | diverged), every epoch's metrics, and the final figures.
+
+    `final` is the last epoch's metrics plus validation `per_class` scores and its `confusion` matrix.
+    """
+
+    status: str
+    history: list[dict]
+    final: dict = field(default_factory=dict)
+
+
+def resolve_device(name: str) -> torch.device:
+    """'auto' -> cuda when available, else cpu; anything else as torch reads it."""
+    if name == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    device = torch.device(name)
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device is {name!r}, but no CUDA device is available")
+    return device
+
+
+def seed_everything(seed: int) -> None:
+    """Seed torch (CPU and CUDA), numpy and python's random."""
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+class Trainer:
+    """Trains one configuration on a prepared cache; resumable from `save_checkpoint` directories."""
+
+    def __init__(self, cfg: RunConfig, data: PreparedData, *, device: Optional[str] = None,
+                 memory_fraction: Optional[float] = None):
+        self.cfg, self.data = cfg, data
+        self.device = resolve_device(device or cfg.train.device)
+        self.cuda = self.device.type == "cuda"
+        if self.cuda:
+            self._setup_cuda(memory_fraction)
+        seed_everything(cfg.train.seed)
+        self.num_classes = len(data.classes)
+        self.model = build_model(cfg.model, self.num_classes).to(self.device)
+        if self.cuda:
+            self.model = self.model.to(memory_format=torch.channels_last)
+        self._build_data()
+        self.optimizer = build_optimizer(param_groups(self.model, cfg.train.weight_decay, cfg.model.layer_decay),
+                                         cfg.train)
+        self.scheduler = build_scheduler(self.optimizer, cfg.train, self.steps_per_epoch)
+        self.amp_dtype = _amp_dtype(self.cuda and cfg.train.amp)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
+        weights = self.plan.class_weights
+        self.loss_weight = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=self.device)
+        self.epoch = 0
+        self.history: list[dict] = []
+        self.status = "running"
+        self._val_confusion: Optional[torch.Tensor] = None
+
+    def _setup_cuda(self, memory_fraction: Optional[float]) -> None:
+        torch.backends.cudnn.benchmark = True
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+        if memory_fraction is not None:
+            torch.cuda.set_per_process_memory_fraction(memory_fraction, self.device)
+
+    def _build_data(self) -> None:
+        cfg, dc = self.cfg, self.model.data_config
+        train = self.data.split("train")
+        self.plan = plan_balance(train.labels, self.num_classes, cfg.data.balance, cfg.train.seed)
+        common = dict(device=self.device, mean=dc["mean"], std=dc["std"], out_size=dc["input_size"][-1],
+                      channels_last=self.cuda)
+        self.train_loader = BatchLoader(train, batch_size=cfg.train.batch_size, augment=cfg.data.augment,
+                                        seed=cfg.train.seed, **common)
+        self.eval_loaders = {name: BatchLoader(self.data.split(name), batch_size=2 * cfg.train.batch_size, **common)
+                             for name in SPLITS}
+        self.train_eval_indices = _fixed_subset(len(train), cfg.train.train_eval_max, cfg.train.seed)
+        self.steps_per_epoch = max(1, self.train_loader.num_batches(len(self.plan.epoch_indices(0))))
+
+    # ---- training -------------------------------------------------------------------------------
+
+    def fit(self, on_epoch: Optional[Callable[[dict], None]] = None) -> FitResult:
+        """Train from `self.epoch` to `cfg.train.epochs`, calling `on_epoch(metrics)` after each epoch."""
+        while self.status == "running" and self.epoch < self.cfg.train.epochs:
+            metrics = self._run_epoch()
+            if on_epoch is not None:
+                on_epoch(dict(metrics))
+        return FitResult(self.status, list(self.history), self._final())
+
+    def _run_epoch(self) -> dict:
+        start = time.perf_counter()
+        running_loss, seen = self._train_epoch()
+        train_s = time.perf_counter() - start
+        measured = self._measure_epoch() if math.isfinite(running_loss) else {}
+        reason = _divergence(running_loss, measured)
+        self.epoch += 1
+        if reason:
+            metrics = self._diverged_metrics(reason)
+        else:
+            self.status = "completed" if self.epoch >= self.cfg.train.epochs else "running"
+            metrics = {EPOCH: self.epoch, STATUS: self.status, **measured, "train_loss_running": running_loss}
+        metrics.update({EPOCH: self.epoch, LR: max(self.scheduler.get_last_lr()),
+                        "epoch_time_s": time.perf_counter() - start,
+                        "images_per_s": seen / train_s if train_s > 0 else 0.0,
+                        "epochs_planned": self.cfg.train.epochs})
+        self.history.append(metrics)
+        log.info("epoch %d/%d %s", self.epoch, self.cfg.train.epochs,
+                 " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
+        return metrics
+
+    def _train_epoch(self) -> tuple[float, int]:
+        """One pass of optimization; returns the mean optimization loss (one host sync) and images seen."""
+        self.model.train()
+        loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
+        seen = 0
+        indices = self.plan.epoch_indices(self.epoch)
+        for x, y in self.train_loader.iterate(indices, epoch=self.epoch):
+            loss = self._step(x, y)
+            loss_sum += loss.detach() * y.shape[0]
+            seen += y.shape[0]
+        return float(loss_sum.item()) / max(seen, 1), seen
+
+    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+            logits = self.model(x)
+        loss = F.cross_entropy(logits.float(), y, weight=self.loss_weight,
+                               label_smoothing=self.cfg.train.label_smoothing)
+        self.optimizer.zero_grad(set_to_none=True)
+        self.scaler.scale(loss).backward()
+        if self.cfg.train.grad_clip is not None:
+            self.scaler.unscale_(self.optimizer)
+            torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
+                                           self.cfg.train.grad_clip)
+        self.scaler.step(self.optimizer)
+        self.scaler.update()
+        self.scheduler.step()
+        return loss
+
+    # ---- measuring ------------------------------------------------------------------------------
+
+    def _measure_epoch(self) -> dict:
+        train_loss, train_cm = self._measure("train", self.train_eval_indices)
+        val_loss, val_cm = self._measure("validation")
+        self._val_confusion = val_cm
+        val = {"loss": val_loss, **summary_metrics(val_cm)}
+        return {TRAIN_LOSS: train_loss, TRAIN_ACC: summary_metrics(train_cm)["acc"],
+                **{_VAL_NAMES[k]: v for k, v in val.items()}}
+
+    @torch.no_grad()
+    def _measure(self, split: str, indices: Optional[np.ndarray] = None) -> tuple[float, torch.Tensor]:
+        """Mean cross-entropy (unweighted, unsmoothed) and confusion matrix, eval mode, no augmentation."""
+        self.model.eval()
+        loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
+        cm = torch.zeros((self.num_classes, self.num_classes), dtype=torch.int64, device=self.device)
+        for x, y in self.eval_loaders[split].iterate(indices):
+            with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
+                logits = self.model(x).float()
+            loss_sum += F.cross_entropy(logits, y, reduction="sum")
+            cm += confusion_matrix(y, logits.argmax(dim=1), self.num_classes)
+        cm = cm.cpu()
+        total = int(cm.sum())
+        return (float(loss_sum.item()) / total if total else float("nan")), cm
+
+    def evaluate(self, split: str = "test") -> dict:
+        """loss, acc, precision, recall, f1, balanced_acc (macro) + per_class + confusion on `split`."""
+        if split not in SPLITS:
+            raise ValueError(f"split is {split!r}, but must be one of {', '.join(SPLITS)}")
+        loss, cm = self._measure(split)
+        return {"split": split, "images": int(cm.sum()), "loss": loss, **summary_metrics(cm),
+                "per_class": per_class_table(cm, self.data.classes), "confusion": cm.tolist()}
+
+    def _diverged_metrics(self, reason: str) -> dict:
+        """The last good epoch's figures; before any good epoch, the worst values (inf loss, 0 scores)."""
+        self.status = "diverged"
+        last = next((h for h in reversed(self.history) if h[STATUS] != "diverged"), None)
+        keys = (*EPOCH_METRICS, "train_loss_running")
+        if last is not None:
+            values = {k: last[k] for k in keys}
+        else:
+            values = {k: (math.inf if k.endswith("loss") or k == "train_loss_running" else 0.0) for k in keys}
+        log.warning("run diverged at epoch %d: %s", self.epoch, reason)
+        return {STATUS: "diverged", **values, "diverged_reason": reason}
+
+    def _final(self) -> dict:
+        if not self.history:
+            return {}
+        final = dict(self.history[-1])
+        if self._val_confusion is not None:
+            final["per_class"] = per_class_table(self._val_confusion, self.data.classes)
+            final["confusion"] = self._val_confusion.tolist()
+        return final
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+
+    def save_checkpoint(self, directory: str) -> None:
+        """Write directory/checkpoint.pt: model, optimizer, scheduler, scaler, epoch, RNG states, history."""
+        ckpt.save(directory, {
+            "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+            "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
+            "epoch": self.epoch, "status": self.status, "history": self.history, "rng": ckpt.rng_state(),
+            "val_confusion": self._val_confusion, "classes": list(self.data.classes),
+        })
+
+    def load_checkpoint(self, directory: str) -> None:
+        """Restore everything `save_checkpoint` wrote; the next `fit` continues where that run stopped."""
+        state = ckpt.load(directory, map_location="cpu")
+        if state["classes"] != list(self.data.classes):
+            raise ValueError(f"{directory}: checkpoint classes {state['classes']} differ from the data's {list(self.data.classes)}")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scheduler.load_state_dict(state["scheduler"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.epoch, self.status, self.history = state["epoch"], state["status"], list(state["history"])
+        self._val_confusion = state["val_confusion"]
+        if self._val_confusion is not None:
+            self._val_confusion = self._val_confusion.cpu()
+        ckpt.set_rng_state(state["rng"])
+
+
+def _amp_dtype(enabled: bool) -> Optional[torch.dtype]:
+    if not enabled:
+        return None
+    return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+
+
+def _fixed_subset(n: int, limit: Optional[int], seed: int) -> Optional[np.ndarray]:
+    """A fixed, seeded, sorted subset of at most `limit` of n indices (None: all of them)."""
+    if limit is None or n <= limit:
+        return None
+    return np.sort(np.random.default_rng([seed, 1]).choice(n, size=limit, replace=False))
+
+
+def _divergence(running_loss: float, measured: dict) -> str:
+    """Why the epoch counts as diverged, or '' when every loss is finite."""
+    if not math.isfinite(running_loss):
+        return f"training loss became {running_loss}"
+    bad = [k for k in (TRAIN_LOSS, VAL_LOSS) if not math.isfinite(measured.get(k, math.nan))]
+    return f"{', '.join(bad)} became non-finite" if bad else ""
