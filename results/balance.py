@@ -1,0 +1,88 @@
+"""Class counts of the training split before and after the best trial's balancing, for the report.
+
+Before: the cache's report.json (`splits.train`), else its manifest.json (`counts.train`). After: the
+expected images per class in one epoch under `data_pipeline.balance.plan_balance` with the best trial's
+balance settings. Plans depend on the labels only through their counts, so labels are rebuilt from them.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Mapping, Optional
+
+import numpy as np
+
+from data_pipeline.balance import plan_balance
+from data_pipeline.config import BalanceConfig
+from data_pipeline.schema import ConfigError
+from results.collect import Collected
+from results.storage import ExperimentError, open_experiment
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class ClassCounts:
+    classes: tuple[str, ...]
+    before: tuple[int, ...]
+    """Training images per class in the prepared split."""
+    after: tuple[float, ...]
+    """Expected training images per class in one epoch after balancing."""
+
+
+def class_counts(c: Collected, strategy: Optional[str] = None) -> Optional[ClassCounts]:
+    """Counts for the best trial's balance config (or `strategy`); None when the cache cannot be read."""
+    train = _train_counts(str(c.meta.get("cache_path") or ""))
+    if not train:
+        return None
+    classes = tuple(c.meta.get("classes") or train)
+    before = np.array([int(train.get(name, 0)) for name in classes], dtype=np.int64)
+    cfg, seed = _balance_config(c, strategy)
+    labels = np.repeat(np.arange(len(classes)), before)
+    try:
+        after = plan_balance(labels, len(classes), cfg, seed).counts_per_epoch()
+    except (ConfigError, ValueError) as err:
+        log.warning("%s: balancing plan for the report failed: %s", c.location, err)
+        return None
+    return ClassCounts(classes, tuple(int(v) for v in before), tuple(float(v) for v in after))
+
+
+def _train_counts(cache_path: str) -> Optional[Mapping[str, Any]]:
+    if not cache_path:
+        return None
+    try:
+        store = open_experiment(cache_path, require=None)
+    except ExperimentError:
+        log.warning("prepared cache %s not found; the class-count figure is left out", cache_path)
+        return None
+    for name, keys in (("report.json", ("splits", "train")), ("manifest.json", ("counts", "train"))):
+        try:
+            node: Any = store.read_json(name, default=None)
+        except ExperimentError:
+            continue
+        for key in keys:
+            node = node.get(key) if isinstance(node, Mapping) else None
+        if isinstance(node, Mapping) and node:
+            return node
+    return None
+
+
+def _balance_config(c: Collected, strategy: Optional[str]) -> tuple[BalanceConfig, int]:
+    """The best trial's data.balance and seed, rebuilt from the sweep config and its parameters."""
+    best = c.best_trial()
+    base, seed = BalanceConfig(), 0
+    if c.run_config is not None:
+        params = {k: best[f"param_{k}"] for k in c.params if best is not None and _present(best[f"param_{k}"])}
+        try:
+            run = c.trial_config(params)
+        except ConfigError:
+            run = c.run_config
+        base, seed = run.data.balance, run.train.seed
+    if strategy and strategy != base.strategy:
+        base = BalanceConfig(strategy=strategy, target=base.target, beta=base.beta)
+    return base, seed
+
+
+def _present(value: Any) -> bool:
+    return value is not None and not (isinstance(value, float) and np.isnan(value))
+

@@ -1,0 +1,191 @@
+"""One self-contained HTML report (plotly.js embedded once, opens with no network) plus the tables.
+
+    python -m results.report experiments/exp_a [experiments/exp_b ...] --out reports/ablation
+
+writes DIR/report.html, DIR/tables/*.{md,csv,tex} and DIR/<experiment>/{trials,epochs}.parquet.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import html
+import logging
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Optional, Sequence
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from plotly.offline import get_plotlyjs
+
+from data_pipeline.schema import ConfigError
+from results import figures
+from results.balance import class_counts
+from results.collect import Collected, collect, save_parquet
+from results.storage import ExperimentError
+from results.study import param_importances
+from results.tables import all_tables, formatted, numeric_columns, write_table
+
+log = logging.getLogger(__name__)
+
+PLOTLY_CONFIG = {"displaylogo": False, "responsive": True}
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:0 auto;max-width:1200px;padding:1em 2em;color:#222}
+h1{margin-bottom:0}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-top:2em}
+.meta{color:#666}.figure{margin:1.5em 0;border:1px solid #eee;padding:.5em}
+table{border-collapse:collapse;font-size:.85em;margin:1em 0}th,td{border:1px solid #ddd;padding:.25em .6em}
+th{background:#f5f5f5}td.num{text-align:right}.note{color:#a60}nav a{margin-right:1em}
+"""
+
+
+def write_report(experiments: list[str], out_dir: str, top: int = 5) -> Path:
+    """Collect the experiments, write the tables, Parquet files and report.html into out_dir; returns report.html."""
+    collected = _unique_names([collect(e) for e in experiments])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    for c in collected:
+        save_parquet(c, str(out / c.name))
+    tables = all_tables(collected, top)
+    for stem, table in tables.items():
+        write_table(table, out / "tables", stem)
+    page = render_html(collected, tables)
+    path = out / "report.html"
+    path.write_text(page, encoding="utf-8")
+    log.info("report of %d experiment(s): %s", len(collected), path)
+    return path
+
+
+def render_html(collected: Sequence[Collected], tables: dict) -> str:
+    """The whole page: plotly.js inline once in <head>, then one section per experiment."""
+    counter = iter(range(10_000))
+    sections = [_section("Comparison of experiments", [_table_html(tables["comparison"]),
+                                                       "<h3>Cost of the search</h3>", _table_html(tables["cost"])])]
+    for c in collected:
+        sections.append(_section(f"Experiment {c.name}", _experiment_parts(c, tables[f"leaderboard_{c.name}"], counter)))
+    nav = " ".join(f'<a href="#{_anchor(c.name)}">{html.escape(c.name)}</a>' for c in collected)
+    stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
+    return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Sweep report</title>"
+            f"<style>{CSS}</style><script type='text/javascript'>{get_plotlyjs()}</script></head><body>"
+            f"<h1>Sweep report</h1><p class='meta'>{len(collected)} experiment(s), written {stamp}</p>"
+            f"<nav>{nav}</nav>{''.join(sections)}</body></html>")
+
+
+def _experiment_parts(c: Collected, leaderboard, counter) -> list[str]:
+    parts = [_meta_html(c), f"<h3>Leaderboard (top {len(leaderboard)} by {html.escape(c.metric)}; values at each "
+             "trial's best epoch)</h3>", _table_html(leaderboard)]
+    importances, reason = param_importances(c)
+    log_params = _log_params(c)
+    figs = [figures.history_by_trial(c), figures.history_by_time(c), figures.parallel_coordinates(c, log_params),
+            figures.importance(importances, reason), figures.learning_curves(c),
+            figures.best_precision_recall_f1(c), figures.best_accuracy_loss(c)]
+    entry = _best_evaluation(c)
+    if entry is None:
+        parts.append("<p class='note'>No test evaluation yet: run <code>python -m results.evaluate "
+                     f"{html.escape(c.location)}</code> to add the test confusion matrix and per-class F1.</p>")
+    else:
+        figs += [figures.confusion_matrix(entry), figures.per_class_f1(entry)]
+        parts.append(_per_class_html(entry))
+    figs.append(_balance_figure(c))
+    parts += [_figure_html(f, f"fig-{next(counter)}") for f in figs if f is not None]
+    return parts
+
+
+def _balance_figure(c: Collected) -> Optional[go.Figure]:
+    best = c.best_trial()
+    strategy = str(best["cfg_balance"]) if best is not None and best.get("cfg_balance") else "none"
+    counts = class_counts(c, strategy)
+    if counts is None:
+        return None
+    return figures.class_counts(counts.classes, counts.before, counts.after, strategy)
+
+
+def _best_evaluation(c: Collected) -> Optional[dict]:
+    best = c.best_trial()
+    entries = (c.evaluation or {}).get("trials", [])
+    match = [e for e in entries if best is not None and e.get("trial_id") == best["trial_id"]]
+    return (match or entries or [None])[0]
+
+
+def _log_params(c: Collected) -> list[str]:
+    space = (c.sweep.get("search") or {}).get("space") or {}
+    return [k for k, spec in space.items() if isinstance(spec, dict) and spec.get("log")]
+
+
+def _figure_html(fig: go.Figure, div_id: str) -> str:
+    body = pio.to_html(fig, include_plotlyjs=False, full_html=False, div_id=div_id, config=PLOTLY_CONFIG,
+                       default_height=f"{fig.layout.height or 420}px")
+    return f"<div class='figure'>{body}</div>"
+
+
+def _table_html(table) -> str:
+    text, numeric = formatted(table), numeric_columns(table)
+    head = "".join(f"<th>{html.escape(str(h))}</th>" for h in text.columns)
+    rows = "".join("<tr>" + "".join(f"<td{' class=num' if n else ''}>{html.escape(str(v))}</td>"
+                                    for v, n in zip(row, numeric)) + "</tr>" for row in text.itertuples(index=False))
+    return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _per_class_html(entry: dict) -> str:
+    metrics = entry.get("metrics") or {}
+    summary = ", ".join(f"{k} {v:.4f}" for k, v in metrics.items() if isinstance(v, (int, float)))
+    return (f"<h3>Test set: trial {html.escape(str(entry.get('trial_id')))}</h3>"
+            f"<p>{html.escape(summary)} (checkpoint {html.escape(str(entry.get('checkpoint')))}, "
+            f"epoch {entry.get('epoch')})</p>")
+
+
+def _meta_html(c: Collected) -> str:
+    m = c.meta
+    state = "finished " + str(m.get("finished_at")) if c.finished else "running or interrupted"
+    fields = [("location", c.location), ("metric", f"{c.metric} ({c.mode})"), ("scheduler", m.get("scheduler")),
+              ("sampler", m.get("sampler")), ("started", m.get("started_at")), ("state", state),
+              ("trials", len(c.trials)), ("resources per trial", m.get("resources"))]
+    items = "".join(f"<li><b>{k}</b>: {html.escape(str(v))}</li>" for k, v in fields)
+    return f"<ul class='meta'>{items}</ul>"
+
+
+def _section(title: str, parts: list[str]) -> str:
+    name = title.removeprefix("Experiment ")
+    return f"<section id='{_anchor(name)}'><h2>{html.escape(title)}</h2>{''.join(parts)}</section>"
+
+
+def _anchor(name: str) -> str:
+    return "x-" + "".join(ch if ch.isalnum() else "-" for ch in name)
+
+
+def _unique_names(collected: list[Collected]) -> list[Collected]:
+    """Two experiments of the same name (from different storages) get a numeric suffix in the report."""
+    seen: dict[str, int] = {}
+    out = []
+    for c in collected:
+        n = seen.get(c.name, 0)
+        seen[c.name] = n + 1
+        out.append(c if n == 0 else dataclasses.replace(c, name=f"{c.name}-{n + 1}"))
+    return out
+
+
+def main(argv: Optional[list[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m results.report",
+        description="Write a self-contained HTML report (opens offline) and the study's tables "
+                    "(Markdown, CSV, LaTeX) for one or more experiments.")
+    parser.add_argument("experiments", nargs="+", metavar="EXPERIMENT",
+                        help="experiment directory (<storage>/<name>, local path or s3:// URI)")
+    parser.add_argument("--out", required=True, help="output folder for report.html, tables/ and Parquet files")
+    parser.add_argument("--top", type=int, default=5, help="rows of each leaderboard (default 5)")
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
+    if args.top < 1:
+        print(f"error: --top is {args.top}, but must be >= 1", file=sys.stderr)
+        return 2
+    try:
+        path = write_report(args.experiments, args.out, top=args.top)
+    except (ExperimentError, ConfigError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(path)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,69 @@
+"""The Optuna study stored with an experiment (optuna.journal): loading it and hyperparameter importance."""
+from __future__ import annotations
+
+import logging
+from typing import Any, Optional
+
+from results.collect import Collected
+from results.storage import drop_local_copy, open_experiment
+
+log = logging.getLogger(__name__)
+
+STUDY_FILE = "optuna.journal"
+
+
+def load_study(collected: Collected) -> Optional[Any]:
+    """The experiment's optuna.Study (read from a local copy when the experiment is remote), or None."""
+    import optuna
+    from optuna.storages import JournalStorage
+    from optuna.storages.journal import JournalFileBackend
+
+    store = open_experiment(collected.location)
+    if not store.exists(STUDY_FILE):
+        return None
+    path, temporary = store.local_copy(STUDY_FILE)
+    try:
+        storage = JournalStorage(JournalFileBackend(str(path)))
+        names = optuna.get_all_study_names(storage)
+        name = collected.name if collected.name in names else (names[0] if len(names) == 1 else None)
+        if name is None:
+            log.warning("%s: no study named %r in %s (found %s)", store.uri, collected.name, STUDY_FILE, names)
+            return None
+        study = optuna.load_study(study_name=name, storage=storage)
+        study.trials  # noqa: B018 -- read everything now: the temporary copy is removed below
+        return _Snapshot(study)
+    finally:
+        drop_local_copy(path, temporary)
+
+
+class _Snapshot:
+    """A study's trials and direction, held in memory (the journal file may be a removed temporary copy)."""
+
+    def __init__(self, study: Any):
+        import optuna
+
+        self.study_name = study.study_name
+        self.direction = study.direction
+        self.trials = study.get_trials(deepcopy=True)
+        memory = optuna.create_study(direction=study.direction, study_name=study.study_name)
+        memory.add_trials(self.trials)
+        self.study = memory
+
+
+def param_importances(collected: Collected) -> tuple[dict[str, float], Optional[str]]:
+    """Hyperparameter importance (Optuna's default evaluator) over the study's COMPLETE trials.
+
+    Returns (importances, None), or ({}, reason) when the study is missing or has too few finished trials.
+    """
+    import optuna
+
+    snapshot = load_study(collected)
+    if snapshot is None:
+        return {}, f"no Optuna study ({STUDY_FILE}) in the experiment"
+    complete = [t for t in snapshot.trials if t.state == optuna.trial.TrialState.COMPLETE]
+    if len(complete) < 2:
+        return {}, f"needs at least 2 completed trials in the Optuna study, found {len(complete)}"
+    try:
+        return dict(optuna.importance.get_param_importances(snapshot.study)), None
+    except (RuntimeError, ValueError) as err:  # e.g. every completed trial sampled the same values
+        return {}, f"Optuna could not compute importances: {err}"

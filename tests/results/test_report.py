@@ -1,0 +1,72 @@
+"""The report: tables and Parquet written, and report.html rendering every figure offline in Chromium."""
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+import pytest
+
+from results.report import write_report
+from tests.conftest import run_cli
+from tests.results.browser import open_report
+from tests.results.synthetic import default_trials, write_evaluation, write_experiment
+
+
+def test_write_report_files_and_tables(exp_a, exp_b, tmp_path):
+    out = tmp_path / "report"
+    path = write_report([str(exp_a), str(exp_b)], str(out))
+    assert path == out / "report.html"
+    for stem in ("leaderboard_exp_a", "leaderboard_exp_b", "comparison", "cost"):
+        assert all((out / "tables" / f"{stem}.{ext}").is_file() for ext in ("md", "csv", "tex"))
+    assert len(pd.read_parquet(out / "exp_a" / "trials.parquet")) == 6
+    page = path.read_text()
+    assert page.count("<script type='text/javascript'>") == 1, "plotly.js must be embedded exactly once"
+    assert not re.search(r"<script[^>]+src=", page), "no external scripts"
+    assert "Validation Macro-F1" in page and "early-stopped at epoch 1" in page
+
+
+def test_class_counts_follow_the_best_trials_balancing(tmp_path, clothing_root, small_cache):
+    from results.balance import class_counts
+    from results.collect import collect
+
+    exp = write_experiment(tmp_path, "exp", default_trials(), clothing_root=str(clothing_root),
+                           cache_path=small_cache.path, balance="undersample", balance_target=10)
+    counts = class_counts(collect(str(exp)))
+    train = small_cache.split("train").class_counts(len(small_cache.classes))
+    assert counts.classes == small_cache.classes
+    assert list(counts.before) == train.tolist()
+    assert list(counts.after) == pytest.approx([min(n, 10) for n in train])
+
+
+def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache, artifacts):
+    """Every kind of figure: exp_a is evaluated and points at a real prepared cache (class counts)."""
+    exp_a = write_experiment(tmp_path / "s", "exp_a", default_trials(), clothing_root=str(clothing_root),
+                             cache_path=small_cache.path, balance="hybrid")
+    write_evaluation(exp_a)
+    exp_b = write_experiment(tmp_path / "s", "exp_b", default_trials()[:3], clothing_root=str(clothing_root),
+                             edgenet="residual")
+    path = write_report([str(exp_a), str(exp_b)], str(tmp_path / "report"))
+    expected = re.findall(r'<div id="(fig-\d+)"', path.read_text())
+    page = open_report(path, artifacts / "report_synthetic.png")
+    assert not page.console_errors, page.console_errors
+    lost = [w for w in page.console_warnings if "webgl" in w.lower() and "context" in w.lower()]
+    assert not lost, lost  # more WebGL figures than the browser keeps contexts for
+    assert not page.blocked_requests, page.blocked_requests
+    assert sorted(p["id"] for p in page.plots) == sorted(expected)
+    assert len(expected) == 7 + 3 + 7  # exp_a adds the confusion matrix, per-class F1 and class counts
+    for plot in page.plots:
+        assert plot["traces"] >= 1 and plot["svg"] >= 1 and plot["drawn"] >= 1, plot
+        assert plot["height"] > 200 and plot["width"] > 400, plot
+        assert plot["title"], plot
+    assert (artifacts / "report_synthetic.png").stat().st_size > 10_000
+
+
+def test_cli_help_run_and_errors(exp_a, tmp_path):
+    assert "--out" in run_cli("-m", "results.report", "--help").stdout
+    done = run_cli("-m", "results.report", str(exp_a), "--out", str(tmp_path / "r"), "--top", "3")
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "r" / "report.html").is_file()
+    assert len(pd.read_csv(tmp_path / "r" / "tables" / "leaderboard_exp_a.csv")) == 3
+    bad = run_cli("-m", "results.report", str(tmp_path / "missing"), "--out", str(tmp_path / "x"))
+    assert bad.returncode == 2 and "experiment directory not found" in bad.stderr
+    assert "Traceback" not in bad.stderr
