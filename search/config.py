@@ -170,6 +170,9 @@ class StorageConfig:
     """Local path, or a URI every node reaches (s3://, gs://) on a multi-node cluster."""
     name: Optional[str] = None
     """Experiment name; None derives one from the config file name and the time."""
+    shared: bool = False
+    """True when `path` (and data.cache_dir) is a filesystem every node mounts (NFS); on a multi-node
+    cluster a local path is refused otherwise, since Ray no longer syncs results to the head node."""
 
 
 @dataclass(frozen=True, kw_only=True)

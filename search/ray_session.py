@@ -5,13 +5,15 @@ import logging
 import os
 from typing import Optional
 
+from data_pipeline.schema import ConfigError
+
 logger = logging.getLogger(__name__)
 
 DASHBOARD_HOST = "127.0.0.1"
 
 
-def start_ray(address: Optional[str] = None) -> str:
-    """Attach to `address` (or $RAY_ADDRESS), else start a local Ray; returns the dashboard URL ('' if none).
+def start_ray(address: Optional[str] = None) -> int:
+    """Attach to `address` (or $RAY_ADDRESS), else start a local Ray; returns the number of alive nodes.
 
     A local Ray keeps Ray 2.60's token authentication (on by default) and binds the dashboard to
     127.0.0.1: the dashboard and job API run arbitrary code for whoever reaches them.
@@ -31,4 +33,14 @@ def start_ray(address: Optional[str] = None) -> str:
     if url:
         logger.info("dashboard: http://%s  (token authentication: `ray get-auth-token` prints the token; "
                     "for a remote cluster open it through `ray dashboard CLUSTER.yaml` or an SSH tunnel)", url)
-    return url
+    return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+def check_storage_reaches_every_node(storage_path: str, cache_dir: str, shared: bool, nodes: int) -> None:
+    """On a multi-node cluster, results and the data cache must be where every node can reach them."""
+    if nodes <= 1 or shared:
+        return
+    for field, value in (("storage.path", storage_path), ("data.cache_dir", cache_dir)):
+        if "://" not in value:
+            raise ConfigError(field, value, f"is a local path, but the cluster has {nodes} nodes: use a URI every "
+                              "node reaches (s3://bucket/experiments) or set storage.shared: true for an NFS mount")

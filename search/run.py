@@ -111,9 +111,15 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from search.ray_session import start_ray
+    from search.ray_session import check_storage_reaches_every_node, start_ray
 
-    start_ray(args.address)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # one compact progress table (search.tuner.make_reporter)
+    nodes = start_ray(args.address)
+    try:
+        check_storage_reaches_every_node(cfg.storage.path, cfg.data.cache_dir, cfg.storage.shared, nodes)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
     return run_sweep(cfg, experiment, data, resume=args.resume, report=not args.no_report)
 
 

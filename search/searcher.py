@@ -16,6 +16,7 @@ import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
 from optuna.trial import TrialState
+from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
 from model.names import STATUS
@@ -35,6 +36,11 @@ class PruneAwareOptunaSearch(OptunaSearch):
     def __init__(self, *args: Any, prune_stopped: bool = True, **kwargs: Any):
         super().__init__(*args, **kwargs)
         self._prune_stopped = prune_stopped
+        self._last_step: dict[str, int] = {}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        super().on_trial_result(trial_id, result)
+        self._last_step[trial_id] = result.get(TRAINING_ITERATION)
 
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
         ot_trial = self._ot_trials.get(trial_id)
@@ -45,7 +51,11 @@ class PruneAwareOptunaSearch(OptunaSearch):
         ot_trial.set_user_attr("status", "failed" if error else (status or "unknown"))
         if error or not self._prune_stopped or status == "completed":
             return super().on_trial_complete(trial_id, result, error)
-        # Stopped by the scheduler (status still "running") or diverged: not a final score.
+        # Stopped by the scheduler (status still "running") or diverged: not a final score. Tune hands the
+        # result that made the scheduler stop the trial only to on_trial_complete, so report it here.
+        step, value = result.get(TRAINING_ITERATION), result.get(self.metric)
+        if step is not None and value is not None and step != self._last_step.get(trial_id):
+            ot_trial.report(value, step)
         self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         self._completed_trials.add(trial_id)
 

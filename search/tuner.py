@@ -16,7 +16,7 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from data_pipeline.schema import to_mapping
-from model.names import STATUS
+from model.names import STATUS, VAL_ACC, VAL_F1, VAL_LOSS
 from search.config import ExperimentConfig
 from search.searcher import make_searcher
 from search.space import planned_epochs
@@ -70,9 +70,22 @@ def build_tuner(cfg: ExperimentConfig, *, experiment_dir: Path, cache_path: str,
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=2, checkpoint_score_attribute=search.metric,
                 checkpoint_score_order=search.metric_mode),
+            progress_reporter=make_reporter(cfg),
             verbose=1,
         ),
     )
+
+
+def make_reporter(cfg: ExperimentConfig) -> tune.CLIReporter:
+    """One compact table, best trials first: the searched parameters and the metrics that matter.
+
+    Needs Ray's classic output (RAY_AIR_NEW_OUTPUT=0, set by search.run): the newer engine prints a
+    config box and a result box for every trial, which floods a 64-trial sweep.
+    """
+    metrics = {"epoch": "epoch", VAL_ACC: "val acc", VAL_F1: "val F1", VAL_LOSS: "val loss", STATUS: "status"}
+    return tune.CLIReporter(parameter_columns=list(cfg.search.space), metric_columns=metrics,
+                            sort_by_metric=True, metric=cfg.search.metric, mode=cfg.search.metric_mode,
+                            max_progress_rows=20, max_error_rows=5, max_report_frequency=30)
 
 
 class SweepRecorder(tune.Callback):

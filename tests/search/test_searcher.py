@@ -16,10 +16,13 @@ def epoch(i: int, f1: float, status: str) -> dict:
 
 
 def run_trial(searcher, trial_id: str, values: list[float], last_status: str) -> None:
+    """Feed results the way Tune does: the result on which a scheduler stops a trial goes only to
+    on_trial_complete; a trial that ends on its own gets on_trial_result for its last epoch too."""
     searcher.suggest(trial_id)
+    stopped = last_status == "running"
     for i, value in enumerate(values, start=1):
-        status = last_status if i == len(values) else "running"
-        searcher.on_trial_result(trial_id, epoch(i, value, status))
+        if i < len(values) or not stopped:
+            searcher.on_trial_result(trial_id, epoch(i, value, last_status if i == len(values) else "running"))
     searcher.on_trial_complete(trial_id, epoch(len(values), values[-1], last_status))
 
 
