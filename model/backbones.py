@@ -48,10 +48,11 @@ def resolve_backbone(name: str) -> BackbonePreset:
 
 
 def _unknown_rule(name: str) -> str:
+    names = timm.list_models()
     stem = re.split(r"[._]", name)[0] or name
-    close = difflib.get_close_matches(name, timm.list_models(), n=3, cutoff=0.6)
-    close += [m for m in timm.list_models(f"*{stem}*")[:5] if m not in close]
-    hint = f"; close timm names: {', '.join(close[:5])}" if close else ""
+    close = timm.list_models(f"*{name}*")[:3] + difflib.get_close_matches(name, names, n=3, cutoff=0.6)
+    close += timm.list_models(f"*{stem}*")[:3]
+    hint = f"; close timm names: {', '.join(list(dict.fromkeys(close))[:5])}" if close else ""
     return f"must be a preset ({', '.join(PRESETS)}) or a timm model name{hint}"
 
 

@@ -68,3 +68,13 @@ def test_swin_windows_must_divide_feature_maps():
 def test_bad_backbone_kwargs_are_a_config_error():
     with pytest.raises(ConfigError, match="backbone_kwargs"):
         create_backbone(ModelConfig(backbone="test_vit", backbone_kwargs={"no_such_arg": 1}))
+
+
+def test_real_swin_presets_pass_the_window_check():
+    from model.backbones import _check_swin_windows
+
+    for name, size in (("swinv2", 256), ("swinv2_224", 224)):
+        preset = PRESETS[name]
+        _check_swin_windows(preset.timm_name, {**preset.kwargs, "img_size": size})
+    with pytest.raises(ConfigError):
+        _check_swin_windows(PRESETS["swinv2"].timm_name, {"img_size": 224})

@@ -1,0 +1,57 @@
+import csv
+import json
+
+import pytest
+
+from data_pipeline.schema import load_yaml
+from model.config import load_run_config
+from tests.conftest import ROOT, run_cli
+
+CONFIG = ROOT / "configs" / "train_tiny.yaml"
+
+
+def test_help():
+    proc = run_cli("-m", "model.train", "--help")
+    assert proc.returncode == 0 and "--config" in proc.stdout and "--set" in proc.stdout
+
+
+def test_shipped_config_loads():
+    cfg = load_run_config(str(CONFIG))
+    assert cfg.model.backbone and cfg.data.source.endswith("clothing-small")
+
+
+def test_bad_override_exits_2_with_one_line(tmp_path):
+    proc = run_cli("-m", "model.train", "--config", str(CONFIG), "--set", "train.lr=-1", "--out", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert proc.stderr.strip().count("\n") == 0 and "train.lr" in proc.stderr
+
+
+def test_missing_data_exits_2(tmp_path):
+    proc = run_cli("-m", "model.train", "--config", str(CONFIG), "--data", str(tmp_path / "nowhere"),
+                   "--out", str(tmp_path / "out"), "--set", f"data.cache_dir={tmp_path / 'cache'}")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr and proc.stderr.strip()
+
+
+@pytest.mark.integration
+def test_trains_well_above_chance(clothing_root, session_tmp, tmp_path):
+    out = tmp_path / "run"
+    proc = run_cli("-m", "model.train", "--config", str(CONFIG), "--data", str(clothing_root), "--out", str(out),
+                   "--threads", "1", "--set", f"data.cache_dir={session_tmp / 'train_cache'}", "--test")
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
+    assert rows[-1]["status"] == "completed"
+    best = max(float(r["val_acc"]) for r in rows)
+    assert best >= 0.25, f"best val_acc {best} (chance 0.1)"
+    assert (out / "checkpoint.pt").is_file()
+    assert load_yaml(out / "config.yaml")["data"]["source"] == str(clothing_root)
+    final = json.loads((out / "final.json").read_text())
+    assert len(final["per_class"]) == 10 and "test" in final
+    assert len(proc.stdout.strip().splitlines()) >= len(rows)
+
+
+def test_model_package_never_imports_ray_or_optuna():
+    code = ("import sys, model.train, model.trainer, model.classifier, model.optim, model.metrics; "
+            "bad = [m for m in ('ray', 'optuna') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
+    proc = run_cli("-c", code)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
