@@ -25,6 +25,7 @@ from data_pipeline.schema import ConfigError, from_mapping, load_yaml, to_mappin
 from model.config import SWEEP_ONLY_SECTIONS, RunConfig
 from model.names import EPOCH, EPOCH_METRICS, LR, MODE_OF, STATUS
 from results.storage import ExperimentError, ExperimentStore, drop_local_copy, open_experiment
+from search.layout import EPOCHS_FILE, STATUS_FILE, SWEEP_CONFIG, SWEEP_INFO
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,8 @@ STUDY_FIELDS: dict[str, str] = {
 
 EXTRA_EPOCH_FIELDS = (LR, "train_loss_running", "epoch_time_s", "images_per_s", "time_total_s",
                       "time_this_iter_s", "timestamp", "training_iteration", "checkpoint_dir_name")
-TRIAL_ID_IN_DIRNAME = re.compile(r"_([0-9a-f]{5,}_\d{5})_")
+TRIAL_ID_IN_DIRNAME = re.compile(r"_([0-9a-f]{5}_\d{5}|[0-9a-f]{8})_\d+_")
+"""Ray's trial folder names: <trainable>_<trial id>_<index>_<params>_<date>; ids look like ab12c_00000 or 7eb3f7f3."""
 
 
 @dataclass(frozen=True)
@@ -102,14 +104,15 @@ class Collected:
 def collect(experiment: str) -> Collected:
     """Read an experiment directory (local path or URI) into a `Collected`; ExperimentError if it is not one."""
     store = open_experiment(experiment)
-    meta = store.read_json("sweep.json", default={})
+    meta = store.read_json(SWEEP_INFO, default={})
     if not isinstance(meta, dict):
         raise ExperimentError(f"{store.uri}/sweep.json: must hold a JSON object, not {type(meta).__name__}")
     sweep, config = _load_sweep_config(store)
-    status_file = store.read_json("trial_status.json", default={}) or {}
+    status_file = store.read_json(STATUS_FILE, default={}) or {}
+    logged = _epoch_log(store)
     trial_rows, epoch_frames = [], []
     for dirname in _trial_dirs(store):
-        epochs, row = _collect_trial(store, dirname, meta, config, status_file)
+        epochs, row = _collect_trial(store, dirname, meta, config, status_file, logged)
         trial_rows.append(row)
         epoch_frames.append(epochs)
     trial_rows += _trials_without_folder(status_file, {r["trial_id"] for r in trial_rows}, meta, config)
@@ -155,9 +158,10 @@ def save_parquet(collected: Collected, out_dir: Optional[str] = None) -> tuple[s
 
 
 def _collect_trial(store: ExperimentStore, dirname: str, meta: Mapping[str, Any], config: Any,
-                   status_file: Mapping[str, Any]) -> tuple[pd.DataFrame, dict]:
+                   status_file: Mapping[str, Any], logged: Mapping[str, dict]) -> tuple[pd.DataFrame, dict]:
     rows = _read_result_rows(store, dirname)
-    trial_id = _trial_id(rows, dirname)
+    trial_id = _trial_id(rows, dirname, status_file)
+    rows = _merge_rows(rows, logged.get(trial_id, {}))
     entry = status_file.get(trial_id) or {}
     params = store.read_json(dirname, "params.json", default=None) or entry.get("params") or {}
     params = _searched_params(params, meta)
@@ -193,10 +197,38 @@ def _read_result_rows(store: ExperimentStore, dirname: str) -> list[dict]:
     return rows
 
 
-def _trial_id(rows: list[dict], dirname: str) -> str:
+def _epoch_log(store: ExperimentStore) -> dict[str, dict]:
+    """trial id -> {training_iteration: row} from the sweep's append-only epochs.jsonl (last line wins).
+
+    Ray rewrites a restored trial's result.json from its last synced copy, which can drop the epochs
+    reported before a failure; the driver's log keeps them.
+    """
+    if not store.exists(EPOCHS_FILE):
+        return {}
+    out: dict[str, dict] = {}
+    for line in store.read_text(EPOCHS_FILE).splitlines():
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError:  # a line being written while we read
+            continue
+        out.setdefault(str(row.get("trial_id")), {})[row.get("training_iteration")] = row
+    return out
+
+
+def _merge_rows(rows: list[dict], logged: Mapping[Any, dict]) -> list[dict]:
+    """result.json rows and the driver's log, one row per training iteration, in order."""
+    by_iteration = {row.get("training_iteration"): row for row in rows}
+    by_iteration.update(logged)
+    return [by_iteration[k] for k in sorted(by_iteration, key=lambda k: (k is None, k or 0))]
+
+
+def _trial_id(rows: list[dict], dirname: str, status_file: Mapping[str, Any]) -> str:
     for row in rows:
         if row.get("trial_id"):
             return str(row["trial_id"])
+    for trial_id, entry in status_file.items():
+        if isinstance(entry, Mapping) and entry.get("dir") == dirname:
+            return str(trial_id)
     match = TRIAL_ID_IN_DIRNAME.search(dirname)
     return match.group(1) if match else dirname
 
@@ -342,10 +374,10 @@ def _checkpoint(store: ExperimentStore, dirname: str, epochs: pd.DataFrame, best
 
 def _load_sweep_config(store: ExperimentStore) -> tuple[dict, Optional[RunConfig]]:
     """sweep.yaml as a mapping, and its data / model / train sections as a RunConfig (None if they do not load)."""
-    if not store.exists("sweep.yaml"):
+    if not store.exists(SWEEP_CONFIG):
         log.warning("%s: no sweep.yaml; hyperparameters not searched are left empty", store.uri)
         return {}, None
-    path, temporary = store.local_copy("sweep.yaml")
+    path, temporary = store.local_copy(SWEEP_CONFIG)
     try:
         raw = load_yaml(path)
         sections = {k: v for k, v in raw.items() if k not in SWEEP_ONLY_SECTIONS}

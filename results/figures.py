@@ -37,6 +37,12 @@ def _layout(fig: go.Figure, title: str, x: str, y: str, height: int = 420) -> go
     return fig
 
 
+def _whole_ticks(fig: go.Figure, largest: float, **where: int) -> None:
+    """Epochs and trial numbers are counts: no 1.5 ticks on short axes."""
+    if pd.notna(largest) and largest <= 20:
+        fig.update_xaxes(dtick=1, **where)
+
+
 def _scored(c: Collected) -> pd.DataFrame:
     column = f"best_{c.metric}"
     return c.trials[c.trials[column].notna()] if column in c.trials else c.trials.iloc[0:0]
@@ -59,6 +65,7 @@ def history_by_trial(c: Collected) -> Optional[go.Figure]:
                                    marker=dict(color=STATUS_COLORS.get(status), size=7)))
     fig.add_trace(go.Scatter(x=t["trial_number"], y=_best_so_far(y, c.mode), mode="lines", line_shape="hv",
                              name="best so far", line=dict(color="black", width=2)))
+    _whole_ticks(fig, t["trial_number"].max())
     return _layout(fig, f"Optimization history: {metric_label(c.metric)} by trial",
                    "trial number (in start order)", f"{metric_label(c.metric)} at the trial's best epoch")
 
@@ -118,7 +125,7 @@ def importance(importances: Mapping[str, float], reason: Optional[str] = None) -
     """Horizontal bars of hyperparameter importance (share of the metric's variance; sums to 1)."""
     items = sorted(importances.items(), key=lambda kv: kv[1])
     fig = go.Figure(go.Bar(x=[v for _, v in items], y=[k for k, _ in items], orientation="h",
-                           name="importance (fANOVA)", marker_color="#1f77b4"))
+                           name="importance (Optuna's default evaluator)", marker_color="#1f77b4"))
     fig.update_layout(showlegend=True)
     if not items:
         fig.add_annotation(text=f"not available: {reason}", showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
@@ -149,6 +156,7 @@ def learning_curves(c: Collected, metric: Optional[str] = None) -> Optional[go.F
     if len(stops):
         fig.add_trace(scatter(x=stops[EPOCH], y=stops[metric], mode="markers", name="stopped by ASHA",
                                    text=list(stops.index), marker=dict(symbol="x", size=9, color="#ff7f0e")))
+    _whole_ticks(fig, e[EPOCH].max())
     return _layout(fig, f"Learning curves: {metric_label(metric)} of every trial", "epoch", metric_label(metric))
 
 
@@ -166,6 +174,7 @@ def best_precision_recall_f1(c: Collected) -> Optional[go.Figure]:
         return None
     fig = go.Figure([go.Scatter(x=e[EPOCH], y=e[m], mode="lines+markers", name=metric_label(m))
                      for m in (VAL_PRECISION, VAL_RECALL, VAL_F1)])
+    _whole_ticks(fig, e[EPOCH].max())
     return _layout(fig, f"Best trial {e['trial_id'].iloc[0]}: validation precision / recall / F1 per epoch",
                    "epoch", "macro average (0-1)")
 
@@ -181,6 +190,7 @@ def best_accuracy_loss(c: Collected) -> Optional[go.Figure]:
             fig.add_trace(go.Scatter(x=e[EPOCH], y=e[name], mode="lines+markers", name=metric_label(name),
                                      line=dict(dash=dash)), row=1, col=col)
         fig.update_xaxes(title_text="epoch", row=1, col=col)
+        _whole_ticks(fig, e[EPOCH].max(), row=1, col=col)
     fig.update_yaxes(title_text="accuracy (0-1)", row=1, col=1)
     fig.update_yaxes(title_text="cross-entropy loss", row=1, col=2)
     fig.update_layout(title=f"Best trial {e['trial_id'].iloc[0]}: train and validation accuracy and loss",

@@ -14,6 +14,8 @@ from typing import Any, Optional
 
 import pyarrow.fs as pafs
 
+from search.layout import SWEEP_INFO
+
 
 class ExperimentError(ValueError):
     """The experiment directory is missing or unreadable; `str()` is the one-line message for the user."""
@@ -74,6 +76,7 @@ class ExperimentStore:
         tmp = Path(tempfile.mkdtemp(prefix="results-"))
         target = tmp / parts[-1]
         if self.is_dir(*parts):
+            target.mkdir()
             pafs.copy_files(self.path(*parts), str(target), source_filesystem=self.fs,
                             destination_filesystem=pafs.LocalFileSystem())
         else:
@@ -87,7 +90,7 @@ def drop_local_copy(path: Path, is_temporary: bool) -> None:
         shutil.rmtree(path.parent, ignore_errors=True)
 
 
-def open_experiment(location: str, require: Optional[str] = "sweep.json") -> ExperimentStore:
+def open_experiment(location: str, require: Optional[str] = SWEEP_INFO) -> ExperimentStore:
     """The store of an experiment directory; an ExperimentError when it is missing or not an experiment."""
     location = str(location)
     try:

@@ -1,12 +1,4 @@
-"""An experiment on disk: the folder Ray Tune writes, plus the sweep's own files beside the trials.
-
-    <storage>/<name>/
-        sweep.yaml          the config exactly as it ran (load with search.config.load_config)
-        sweep.json          metric, mode, cache path, classes, resources, times
-        optuna.journal      the Optuna study (optuna-dashboard opens it)
-        trial_status.json   each trial's fate: completed | early_stopped | diverged | timed_out | failed
-        <trial folders>     Ray Tune's: params.json, result.json, progress.csv, checkpoint_*/
-"""
+"""An experiment on disk: the folder Ray Tune writes, plus the sweep's own files (search/layout.py)."""
 from __future__ import annotations
 
 import datetime as dt
@@ -19,9 +11,8 @@ from typing import Optional
 from data_pipeline.schema import ConfigError, with_overrides
 from data_pipeline.cache import PreparedData
 from search.config import ExperimentConfig, resolve_param
+from search.layout import SWEEP_CONFIG, SWEEP_INFO
 
-SWEEP_CONFIG = "sweep.yaml"
-SWEEP_INFO = "sweep.json"
 
 
 @dataclass(frozen=True)

@@ -44,3 +44,27 @@ def check_storage_reaches_every_node(storage_path: str, cache_dir: str, shared: 
         if "://" not in value:
             raise ConfigError(field, value, f"is a local path, but the cluster has {nodes} nodes: use a URI every "
                               "node reaches (s3://bucket/experiments) or set storage.shared: true for an NFS mount")
+
+
+def check_resources_exist(cpu: float, gpu: float, attached: bool) -> None:
+    """A trial asking for more than any node has would wait forever: refuse it on a local Ray.
+
+    An attached cluster may autoscale, so there it only warns.
+    """
+    import ray
+
+    nodes = [n.get("Resources", {}) for n in ray.nodes() if n.get("Alive")]
+    most_gpu = max((n.get("GPU", 0) for n in nodes), default=0)
+    most_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
+    problems = []
+    if gpu > most_gpu:
+        problems.append(ConfigError("resources.gpu", gpu, f"asks for more GPU than any node of this Ray cluster has "
+                                    f"({most_gpu:g}): set resources.gpu: 0 to train on the CPU, or attach to a GPU "
+                                    "cluster with --address"))
+    if cpu > most_cpu:
+        problems.append(ConfigError("resources.cpu", cpu, f"asks for more CPUs than any node of this Ray cluster has "
+                                    f"({most_cpu:g}): lower resources.cpu"))
+    for problem in problems:
+        if not attached:
+            raise problem
+        logger.warning("warning: %s (waiting for the autoscaler)", problem)

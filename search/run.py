@@ -18,7 +18,8 @@ from typing import Any, Optional, Sequence
 from data_pipeline.cache import DataError, PreparedData, prepare_cache
 from data_pipeline.schema import ConfigError, dump_yaml, parse_assignment, with_overrides
 from search.config import ExperimentConfig, load_config, resolve_param
-from search.experiment import SWEEP_CONFIG, Experiment, absolute_paths, write_sweep_info
+from search.experiment import Experiment, absolute_paths, write_sweep_info
+from search.layout import SWEEP_CONFIG
 
 logger = logging.getLogger("search.run")
 
@@ -111,11 +112,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from search.ray_session import check_storage_reaches_every_node, start_ray
+    from search.ray_session import check_resources_exist, check_storage_reaches_every_node, start_ray
 
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # one compact progress table (search.tuner.make_reporter)
+    attached = bool(args.address or os.environ.get("RAY_ADDRESS"))
     nodes = start_ray(args.address)
     try:
+        check_resources_exist(cfg.resources.cpu, cfg.resources.gpu, attached)
         check_storage_reaches_every_node(cfg.storage.path, cfg.data.cache_dir, cfg.storage.shared, nodes)
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)

@@ -21,11 +21,11 @@ from ray.tune.search.optuna import OptunaSearch
 
 from model.names import STATUS
 from search.config import ExperimentConfig, SamplerConfig
+from search.layout import STUDY_FILE
 from search.space import define_by_run
 
 logger = logging.getLogger(__name__)
 
-STUDY_FILE = "optuna.journal"
 FINISHED_STATUSES = ("completed", "diverged")
 """The trainer's last `status` when a trial ended on its own; anything else means it was stopped early."""
 

@@ -8,7 +8,8 @@ from typing import Any
 
 from search.config import ExperimentConfig
 from search.experiment import Experiment
-from search.tuner import STATUS_FILE, TRIAL_STATUSES
+from search.layout import REPORT_DIR, STATUS_FILE, STUDY_FILE
+from search.tuner import TRIAL_STATUSES
 
 logger = logging.getLogger("search.run")
 
@@ -36,10 +37,10 @@ def print_summary(cfg: ExperimentConfig, experiment: Experiment, results: Any, *
     print(f"\nbest configurations by {cfg.search.metric} ({cfg.search.metric_mode}):\n")
     print(to_markdown(leaderboard(collected, top=5)))
     print(f"\nexperiment: {experiment.path}")
-    print(f"optuna study: optuna-dashboard {experiment.path / 'optuna.journal'}")
+    print(f"optuna study: optuna-dashboard {experiment.path / STUDY_FILE}")
     if report:
         from results.report import write_report
 
-        html = write_report([str(experiment.path)], str(experiment.path / "report"))
+        html = write_report([str(experiment.path)], str(experiment.path / REPORT_DIR))
         print(f"report: {html}")
     return 0

@@ -6,18 +6,30 @@ the GPU Ray assigned with CUDA memory capped to the trial's fraction, and keeps 
 """
 from __future__ import annotations
 
+import logging
+import math
 import os
 import tempfile
-from typing import Any, Mapping
+import threading
+import time
+from typing import Any, Callable, Mapping, Optional
 
 from ray import tune
 
 from data_pipeline.schema import from_mapping
+from model.names import EPOCH, EPOCH_METRICS, STATUS
 from search.config import ExperimentConfig
 from search.space import trial_run_config
 
+logger = logging.getLogger(__name__)
+
 FAIL_ONCE_ENV = "EDGETUNE_FAIL_ONCE_AT_EPOCH"
 """Test hook: a trial raises once after this epoch (a marker file in the trial dir makes it once)."""
+OOM_ENV = "EDGETUNE_OOM_AT_BATCH_SIZE"
+"""Test hook: trials with this batch size raise torch.OutOfMemoryError in their first step (CUDA OOM on a CPU)."""
+HANG_ENV = "EDGETUNE_HANG_AT_BATCH_SIZE"
+"""Test hook: trials with this batch size hang, silent, after reporting their first epoch."""
+TIMED_OUT = "timed_out"
 
 
 def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str) -> None:
@@ -28,10 +40,16 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
     from model.trainer import Trainer
 
     cfg = from_mapping(ExperimentConfig, experiment, source="sweep config")
+    reporting = threading.Lock()  # the watchdog never reports while an epoch's report is under way
+    history: list[list[dict]] = [[]]  # the trainer's history once it exists (a restore replaces the list)
+    finished = threading.Event()
+    if cfg.search.trial_timeout_s:
+        start_watchdog(cfg.search.trial_timeout_s, lambda: timed_out_metrics(history[0]), reporting, finished)
     torch.set_num_threads(max(1, int(cfg.resources.cpu)))
     gpu = cfg.resources.gpu
+    run = trial_run_config(cfg, params)
     trainer = Trainer(
-        trial_run_config(cfg, params),
+        run,
         open_cache(cache_path),
         device="cpu" if gpu == 0 else None,
         memory_fraction=gpu if 0 < gpu < 1 else None,
@@ -40,14 +58,51 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
     if checkpoint is not None:
         with checkpoint.as_directory() as directory:
             trainer.load_checkpoint(directory)
+    history[0] = trainer.history
+    _maybe_inject_oom_for_test(trainer, run.train.batch_size)
 
     def report(metrics: dict) -> None:
-        with tempfile.TemporaryDirectory() as directory:
+        with reporting, tempfile.TemporaryDirectory() as directory:
             trainer.save_checkpoint(directory)
             tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
         _maybe_fail_for_test(metrics)
+        _maybe_hang_for_test(metrics, run.train.batch_size)
 
-    trainer.fit(on_epoch=report)
+    try:
+        trainer.fit(on_epoch=report)
+    finally:
+        finished.set()
+
+
+def start_watchdog(limit_s: float, metrics: Callable[[], dict], reporting: threading.Lock,
+                   finished: threading.Event) -> threading.Thread:
+    """After `limit_s`, report `metrics()` (status timed_out) from a side thread, even if training hangs.
+
+    Tune's stop rule {"time_total_s": limit} only fires on a report, so a trial that hangs without
+    reporting would hold its slot forever. This report carries time_total_s >= limit, the rule fires,
+    and Tune stops the trial and ends its actor (the hung daemon thread goes with it).
+    """
+    def watch() -> None:
+        if finished.wait(limit_s):
+            return
+        with reporting:
+            values = metrics()
+            logger.warning("trial passed its time limit of %gs (search.trial_timeout_s): stopping it", limit_s)
+            tune.report(values)
+
+    thread = threading.Thread(target=watch, name="trial-timeout-watchdog", daemon=True)
+    thread.start()
+    return thread
+
+
+def timed_out_metrics(history: list[dict]) -> dict:
+    """The last epoch's figures with status timed_out; before any epoch, the worst values."""
+    last: Optional[dict] = history[-1] if history else None
+    if last is not None:
+        values = {k: last[k] for k in EPOCH_METRICS}
+    else:
+        values = {k: (math.inf if k.endswith("loss") else 0.0) for k in EPOCH_METRICS}
+    return {**values, EPOCH: last[EPOCH] if last else 0, STATUS: TIMED_OUT}
 
 
 def _maybe_fail_for_test(metrics: dict) -> None:
@@ -58,3 +113,21 @@ def _maybe_fail_for_test(metrics: dict) -> None:
     if not os.path.exists(marker):
         open(marker, "w").close()
         raise RuntimeError(f"injected failure after epoch {at} ({FAIL_ONCE_ENV})")
+
+
+def _maybe_inject_oom_for_test(trainer: Any, batch_size: int) -> None:
+    at = os.environ.get(OOM_ENV)
+    if not at or batch_size != int(at):
+        return
+    import torch
+
+    def step(x: Any, y: Any) -> Any:
+        raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 2.00 GiB (simulated by {OOM_ENV})")
+
+    trainer._step = step
+
+
+def _maybe_hang_for_test(metrics: dict, batch_size: int) -> None:
+    at = os.environ.get(HANG_ENV)
+    if at and batch_size == int(at) and metrics.get("epoch") == 1:
+        time.sleep(10**6)  # one call blocked in C, as a stuck collective or data read would be

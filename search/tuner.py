@@ -18,13 +18,13 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from data_pipeline.schema import to_mapping
 from model.names import STATUS, VAL_ACC, VAL_F1, VAL_LOSS
 from search.config import ExperimentConfig
+from search.layout import EPOCHS_FILE, STATUS_FILE
 from search.searcher import make_searcher
 from search.space import planned_epochs
 from search.trainable import train_trial
 
 logger = logging.getLogger(__name__)
 
-STATUS_FILE = "trial_status.json"
 TRIAL_STATUSES = ("running", "completed", "early_stopped", "diverged", "timed_out", "failed")
 
 
@@ -83,7 +83,9 @@ def make_reporter(cfg: ExperimentConfig) -> tune.CLIReporter:
     config box and a result box for every trial, which floods a 64-trial sweep.
     """
     metrics = {"epoch": "epoch", VAL_ACC: "val acc", VAL_F1: "val F1", VAL_LOSS: "val loss", STATUS: "status"}
-    return tune.CLIReporter(parameter_columns=list(cfg.search.space), metric_columns=metrics,
+    # Conditional parameters (momentum only for sgd) are left out: the reporter fails on trials without them.
+    always_sampled = [name for name, spec in cfg.search.space.items() if not spec.when]
+    return tune.CLIReporter(parameter_columns=always_sampled, metric_columns=metrics,
                             sort_by_metric=True, metric=cfg.search.metric, mode=cfg.search.metric_mode,
                             max_progress_rows=20, max_error_rows=5, max_report_frequency=30)
 
@@ -112,6 +114,7 @@ class SweepRecorder(tune.Callback):
         self._save()
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._append_epoch(trial, result)
         entry = self._trials.setdefault(trial.trial_id, {"error": None, "params": dict(trial.config)})
         entry.update(epochs_run=int(result.get("training_iteration", 0)), trainer_status=result.get(STATUS),
                      time_total_s=float(result.get("time_total_s", 0.0)))
@@ -144,6 +147,16 @@ class SweepRecorder(tune.Callback):
             self._path = Path(trial.local_experiment_path) / STATUS_FILE
             if self._path.exists():  # a resumed sweep keeps what the first run recorded
                 self._trials = {**json.loads(self._path.read_text()), **self._trials}
+
+    def _append_epoch(self, trial: Any, result: dict) -> None:
+        """One line per reported epoch in `epochs.jsonl`, append-only: Ray rewrites a restored trial's
+        result.json from its last synced copy and can drop the epochs before a failure."""
+        self._locate(trial)
+        if self._path is None:
+            return
+        row = {k: v for k, v in result.items() if k != "config" and isinstance(v, (int, float, str, bool, type(None)))}
+        with (self._path.parent / EPOCHS_FILE).open("a") as f:
+            f.write(json.dumps({"trial_id": trial.trial_id, **row}, default=str) + "\n")
 
     def _save(self) -> None:
         if self._path is None:

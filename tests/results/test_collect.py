@@ -141,7 +141,8 @@ def test_cli_help_run_and_errors(exp_a, tmp_path):
 
 
 def test_results_never_imports_ray():
-    code = ("import sys, results.collect, results.tables, results.report, results.evaluate, results.study; "
+    code = ("import sys, results.collect, results.tables, results.report, results.evaluate, results.study, "
+            "results.figures, results.balance, results.storage; "
             "sys.exit(1 if 'ray' in sys.modules else 0)")
     assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 

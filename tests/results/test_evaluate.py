@@ -6,6 +6,7 @@ import json
 import pytest
 
 from results.collect import collect
+from results.evaluate import evaluate_experiment
 from results.tables import leaderboard
 from tests.conftest import run_cli
 from tests.results.synthetic import FakeTrial, write_experiment
@@ -83,10 +84,12 @@ def test_real_sweep_tables_report_and_evaluation(real_experiment, tmp_path, arti
     assert set(c.trials["status"]) <= {"completed", "early_stopped", "diverged", "timed_out", "failed"}
     assert c.trials["checkpoint"].notna().any()
 
-    done = run_cli("-m", "results.evaluate", str(real_experiment), "--device", "cpu")
-    assert done.returncode == 0, done.stderr
+    evaluation = evaluate_experiment(str(real_experiment), top_k=1, device="cpu")
     best = collect(str(real_experiment)).best_trial()
-    assert leaderboard(collect(str(real_experiment)))["Trial"].iloc[0] == best["trial_id"]
+    assert [e["trial_id"] for e in evaluation["trials"]] == [best["trial_id"]]
+    table = leaderboard(collect(str(real_experiment)))
+    assert table["Trial"].iloc[0] == best["trial_id"]
+    assert table["Test Accuracy"].iloc[0] == pytest.approx(evaluation["trials"][0]["metrics"]["acc"])
 
     path = write_report([str(real_experiment)], str(tmp_path / "report"))
     page = open_report(path, artifacts / "report_real_sweep.png")
