@@ -39,6 +39,8 @@ class PruneAwareOptunaSearch(OptunaSearch):
         self._last_step: dict[str, int] = {}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if self._study_has_finished(trial_id):
+            return
         super().on_trial_result(trial_id, result)
         self._last_step[trial_id] = result.get(TRAINING_ITERATION)
 
@@ -46,6 +48,9 @@ class PruneAwareOptunaSearch(OptunaSearch):
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is None or trial_id in self._completed_trials:
             return super().on_trial_complete(trial_id, result, error)
+        if self._study_has_finished(trial_id):
+            self._completed_trials.add(trial_id)
+            return
         status = (result or {}).get(STATUS)
         ot_trial.set_user_attr("ray_trial_id", trial_id)
         ot_trial.set_user_attr("status", "failed" if error else (status or "unknown"))
@@ -58,6 +63,18 @@ class PruneAwareOptunaSearch(OptunaSearch):
             ot_trial.report(value, step)
         self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         self._completed_trials.add(trial_id)
+
+    def _study_has_finished(self, trial_id: str) -> bool:
+        """True when the stored study already holds this trial's end.
+
+        The study file is written as trials end, the searcher's pickled state only at Tune's experiment
+        snapshots: a sweep killed between the two resumes with trials the study has already closed.
+        """
+        ot_trial = self._ot_trials.get(trial_id)
+        if ot_trial is None:
+            return False
+        stored = self._ot_study.get_trials(deepcopy=False)
+        return any(t.number == ot_trial.number and t.state.is_finished() for t in stored)
 
 
 def make_sampler(cfg: SamplerConfig, concurrency: int) -> optuna.samplers.BaseSampler:

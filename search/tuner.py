@@ -143,10 +143,20 @@ class SweepRecorder(tune.Callback):
         return "early_stopped"
 
     def _locate(self, trial: Any) -> None:
-        if self._path is None and trial.local_experiment_path:
-            self._path = Path(trial.local_experiment_path) / STATUS_FILE
-            if self._path.exists():  # a resumed sweep keeps what the first run recorded
-                self._trials = {**json.loads(self._path.read_text()), **self._trials}
+        """Write into the driver's staging folder, which Tune uploads to the experiment's storage.
+
+        A resumed sweep starts from a fresh staging folder that Tune fills only with .json/.pkl files:
+        bring the epoch log back from storage too, so both files keep what the first run recorded.
+        """
+        if self._path is not None or not trial.local_experiment_path:
+            return
+        staging = Path(trial.local_experiment_path)
+        self._path = staging / STATUS_FILE
+        if not (staging / EPOCHS_FILE).exists():
+            _download(trial.storage.storage_filesystem, f"{trial.remote_experiment_path}/{EPOCHS_FILE}",
+                      staging / EPOCHS_FILE)
+        if self._path.exists():
+            self._trials = {**json.loads(self._path.read_text()), **self._trials}
 
     def _append_epoch(self, trial: Any, result: dict) -> None:
         """One line per reported epoch in `epochs.jsonl`, append-only: Ray rewrites a restored trial's
@@ -164,6 +174,16 @@ class SweepRecorder(tune.Callback):
         tmp = self._path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._trials, indent=1, sort_keys=True, default=str))
         os.replace(tmp, self._path)
+
+
+def _download(filesystem: Any, remote: str, local: Path) -> None:
+    """Copy one file from the experiment's storage (local or s3://) if it is there."""
+    import pyarrow.fs
+
+    try:
+        pyarrow.fs.copy_files(remote, str(local), source_filesystem=filesystem)
+    except FileNotFoundError:
+        pass
 
 
 def _first_error_line(trial: Any) -> str:

@@ -21,12 +21,11 @@ optuna.logging.set_verbosity(optuna.logging.WARNING)
 
 
 def trial_results(experiment: Path) -> dict[str, list[dict]]:
-    """trial id -> its reported epochs, from Ray Tune's result.json files."""
-    out = {}
-    for path in experiment.glob("*/result.json"):
-        rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-        if rows:
-            out[rows[0]["trial_id"]] = rows
+    """trial id -> its reported epochs in order, from the sweep's append-only epochs.jsonl."""
+    out: dict[str, list[dict]] = {}
+    for line in (experiment / "epochs.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        out.setdefault(row["trial_id"], []).append(row)
     return out
 
 
@@ -172,3 +171,12 @@ def test_help_lists_every_flag():
     for flag in ("--space", "--data", "--storage", "--name", "--num-samples", "--max-concurrent",
                  "--max-epochs", "--address", "--resume", "--smoke"):
         assert flag in proc.stdout
+
+
+def test_gpu_fraction_on_a_cpu_only_machine_says_how_to_fix_it(clothing_root, session_tmp):
+    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+                   "--set", "resources.gpu=0.5", "--set", f"data.cache_dir={session_tmp / 'cache'}",
+                   "--storage", str(session_tmp / "exp"), timeout=300)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "resources.gpu is 0.5" in last and "set resources.gpu: 0" in last, last

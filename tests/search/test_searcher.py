@@ -74,3 +74,22 @@ def test_study_is_stored_in_the_experiment_and_known_points_run_first(tmp_path):
     assert first == dict(cfg.search.points_to_evaluate[0])
     study = optuna.load_study(study_name="exp", storage=open_study_storage(tmp_path))
     assert len(study.trials) == 1 and (tmp_path / "optuna.journal").is_file()
+
+
+def test_a_resumed_searcher_skips_trials_the_study_already_closed(tmp_path):
+    """Killed between the study's write and Tune's snapshot: the restored searcher must not tell twice."""
+    import pickle
+
+    cfg = load_config("configs/demo.yaml")
+    searcher = make_searcher(cfg, study_name="exp", study_dir=tmp_path)
+    searcher.suggest("t0")
+    searcher.on_trial_result("t0", epoch(1, 0.2, "running"))
+    snapshot = pickle.dumps(searcher.__dict__)           # Tune's last experiment snapshot
+    searcher.on_trial_result("t0", epoch(2, 0.3, "completed"))
+    searcher.on_trial_complete("t0", epoch(2, 0.3, "completed"))
+    restored = PruneAwareOptunaSearch.__new__(PruneAwareOptunaSearch)
+    restored.__dict__.update(pickle.loads(snapshot))    # what Tuner.restore does
+    restored.on_trial_result("t0", epoch(2, 0.3, "completed"))
+    restored.on_trial_complete("t0", epoch(2, 0.3, "completed"))
+    (trial,) = restored._ot_study.get_trials(deepcopy=False)
+    assert trial.state == TrialState.COMPLETE and trial.value == 0.3
