@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import ROOT, run_cli
+from tests.conftest import ROOT
 from tests.results.synthetic import default_trials, write_experiment
 
 ARTIFACTS = ROOT / "test-artifacts" / "results"
@@ -26,16 +26,9 @@ def exp_b(tmp_path, clothing_root) -> Path:
 
 
 @pytest.fixture(scope="session")
-def real_experiment(session_tmp) -> Path:
-    """A real sweep: `python -m search.run --space configs/demo.yaml --smoke`, run once per session."""
-    if not (ROOT / "search" / "run.py").is_file() or not (ROOT / "model" / "trainer.py").is_file():
-        pytest.fail("search/run.py or model/trainer.py does not exist yet: the real sweep cannot run")
-    storage = session_tmp / "results-storage"
-    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--storage", str(storage),
-                   "--name", "exp_a", "--no-report", "--set", f"data.cache_dir={session_tmp / 'results-cache'}",
-                   timeout=900)
-    assert proc.returncode == 0, f"search.run failed ({proc.returncode}):\n{proc.stdout[-3000:]}\n{proc.stderr[-5000:]}"
-    return storage / "exp_a"
+def real_experiment(smoke_sweep) -> Path:
+    """The suite's shared real sweep (tests/conftest.py: search.run on the demo config at smoke size)."""
+    return smoke_sweep[0]
 
 
 @pytest.fixture(scope="session")

@@ -34,13 +34,9 @@ def statuses(experiment: Path) -> dict[str, dict]:
 
 
 @pytest.fixture(scope="module")
-def sweep(session_tmp, clothing_root):
-    """Six smoke-size trials of the demo config, two at a time, three epochs at most."""
-    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
-                   "--num-samples", "6", "--max-epochs", "3", "--storage", str(session_tmp / "exp"),
-                   "--name", "smoke", "--set", f"data.cache_dir={session_tmp / 'cache'}")
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return session_tmp / "exp" / "smoke", proc
+def sweep(smoke_sweep):
+    """The suite's shared real sweep (tests/conftest.py): six trials, two at a time, three epochs at most."""
+    return smoke_sweep
 
 
 def test_sweep_ends_every_trial_and_prints_the_best(sweep):

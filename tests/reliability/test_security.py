@@ -1,0 +1,98 @@
+"""Nothing a file says can run code, and a cache that changed on disk is rebuilt, not trusted."""
+from __future__ import annotations
+
+import json
+import logging
+import pickle
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from data_pipeline.cache import open_cache, prepare_cache, verify_cache
+from data_pipeline.config import DataConfig
+from model import checkpoint as ckpt
+from model.classifier import build_model
+from model.config import ModelConfig
+from model.weights import WeightsError
+from tests.data_pipeline.conftest import write_good
+
+
+class _Payload:
+    """Unpickling this touches `marker`: the stand-in for arbitrary code in a downloaded file."""
+
+    def __init__(self, marker: Path):
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def test_checkpoint_with_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    torch.save({"model": {}, "epoch": 1, "evil": _Payload(marker)}, tmp_path / ckpt.CHECKPOINT_FILE)
+    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+        ckpt.load(tmp_path)
+    assert not marker.exists()
+
+
+def test_weights_file_with_code_is_refused(tmp_path):
+    marker = tmp_path / "pwned"
+    path = tmp_path / "weights.pth"
+    torch.save({"head.weight": torch.zeros(2, 2), "evil": _Payload(marker)}, path)
+    cfg = ModelConfig(backbone="test_vit", image_size=32, pretrained=str(path))
+    with pytest.raises(WeightsError, match="weights_only=True blocked") as err:
+        build_model(cfg, num_classes=3)
+    assert "weights.pth" in str(err.value) and "\n" not in str(err.value)
+    assert not marker.exists()
+
+
+@pytest.fixture
+def source(tmp_path) -> Path:
+    root = tmp_path / "src"
+    write_good(root / "p", 5, seed=5)
+    write_good(root / "q", 5, seed=6)
+    return root
+
+
+def _cfg(source: Path, tmp_path: Path) -> DataConfig:
+    return DataConfig(source=str(source), image_size=32, min_image_side=16, val_frac=0.2, test_frac=0.2,
+                      cache_dir=str(tmp_path / "cache"))
+
+
+def test_tampered_cache_is_rebuilt_not_trusted(source, tmp_path, caplog):
+    built = prepare_cache(_cfg(source, tmp_path), progress=False)
+    assert verify_cache(built) == ""
+    original = np.array(built.split("train").images)
+    arrow = Path(built.path) / "train.arrow"
+    raw = bytearray(arrow.read_bytes())
+    raw[-200] ^= 0xFF  # one flipped byte, the size unchanged
+    arrow.write_bytes(bytes(raw))
+    assert "train.arrow has changed" in verify_cache(open_cache(built.path))
+
+    with caplog.at_level(logging.WARNING, logger="data_pipeline.cache"):
+        again = prepare_cache(_cfg(source, tmp_path), progress=False)
+    assert not again.hit and again.key == built.key
+    assert "does not match its manifest" in caplog.text and "rebuilding" in caplog.text
+    assert verify_cache(again) == "" and np.array_equal(again.split("train").images, original)
+    assert prepare_cache(_cfg(source, tmp_path), progress=False).hit  # the rebuilt cache is trusted again
+
+
+def test_cache_without_recorded_hashes_is_rebuilt(source, tmp_path):
+    built = prepare_cache(_cfg(source, tmp_path), progress=False)
+    manifest_file = Path(built.path) / "manifest.json"
+    manifest = json.loads(manifest_file.read_text())
+    del manifest["digests"]  # as written before hashes were recorded
+    manifest_file.write_text(json.dumps(manifest))
+    assert verify_cache(open_cache(built.path)) == "the manifest records no file hashes"
+    again = prepare_cache(_cfg(source, tmp_path), progress=False)
+    assert not again.hit and verify_cache(again) == ""
+
+
+def test_cache_with_a_missing_split_file_is_rebuilt(source, tmp_path):
+    built = prepare_cache(_cfg(source, tmp_path), progress=False)
+    (Path(built.path) / "test.arrow").unlink()
+    again = prepare_cache(_cfg(source, tmp_path), progress=False)
+    assert not again.hit and len(again.split("test")) == sum(built.report["splits"]["test"].values())
+    assert verify_cache(again) == ""

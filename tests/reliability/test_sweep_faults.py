@@ -1,0 +1,182 @@
+"""Faults during a real sweep (`python -m search.run` in a subprocess, local Ray, real images).
+
+One sweep carries four trials, each a known point run in order, two at a time:
+    normal    batch 32, lr 1e-3          -> completed
+    diverged  batch 32, lr 1e6, sgd      -> NaN/inf loss: diverged, the sweep goes on
+    oom       batch 128                  -> torch.OutOfMemoryError injected (EDGETUNE_OOM_AT_BATCH_SIZE):
+                                            retried once, then failed with a message naming batch size and model
+    hang      batch 64                   -> silent after epoch 1 (EDGETUNE_HANG_AT_BATCH_SIZE): stopped by the
+                                            per-trial time limit, marked timed_out
+A second run is interrupted with SIGINT (Ctrl-C) and resumed; a third points storage at a read-only disk.
+"""
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, run_cli
+
+pytestmark = pytest.mark.integration
+
+TIMEOUT_S = 45
+POINTS = [
+    {"epochs": 2, "batch_size": 32, "lr": 0.001, "dropout": 0.0, "weight_decay": 0.01, "optimizer": "adam"},
+    {"epochs": 2, "batch_size": 32, "lr": 1.0e6, "dropout": 0.0, "weight_decay": 0.0001, "optimizer": "sgd",
+     "momentum": 0.9},
+    {"epochs": 2, "batch_size": 128, "lr": 0.001, "dropout": 0.0, "weight_decay": 0.01, "optimizer": "adam"},
+    {"epochs": 2, "batch_size": 64, "lr": 0.001, "dropout": 0.0, "weight_decay": 0.01, "optimizer": "adam"},
+]
+
+
+def _sweep_args(storage: Path, name: str, clothing_root: Path, cache: Path, *extra: str) -> list[str]:
+    return ["-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+            "--storage", str(storage), "--name", name, "--no-report", "--set", f"data.cache_dir={cache}", *extra]
+
+
+def _statuses(experiment: Path) -> dict:
+    try:
+        return json.loads((experiment / "trial_status.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def _epochs(experiment: Path) -> dict[str, list[dict]]:
+    out: dict[str, list[dict]] = {}
+    for line in (experiment / "epochs.jsonl").read_text().splitlines():
+        row = json.loads(line)
+        out.setdefault(row["trial_id"], []).append(row)
+    return out
+
+
+@pytest.fixture(scope="module")
+def faulty_sweep(session_tmp, clothing_root):
+    storage = session_tmp / "reliability"
+    args = _sweep_args(storage, "faults", clothing_root, session_tmp / "cache",
+                       "--num-samples", "4", "--max-epochs", "2",
+                       "--set", "search.space.lr.high=1.0e+6", "--set", "search.scheduler.type=fifo",
+                       "--set", f"search.trial_timeout_s={TIMEOUT_S}", "--set", "search.max_failures=1",
+                       "--set", "train.grad_clip=null", "--set", "train.warmup_epochs=0",
+                       "--set", f"search.points_to_evaluate={json.dumps(POINTS)}")
+    proc = run_cli(*args, env={"EDGETUNE_OOM_AT_BATCH_SIZE": "128", "EDGETUNE_HANG_AT_BATCH_SIZE": "64"})
+    experiment = storage / "faults"
+    by_batch_lr = {(s["params"]["batch_size"], s["params"]["lr"]): s for s in _statuses(experiment).values()}
+    return proc, experiment, by_batch_lr
+
+
+def test_sweep_survives_every_trial_fault(faulty_sweep):
+    proc, experiment, trials = faulty_sweep
+    assert proc.returncode == 0, proc.stdout[-2000:] + proc.stderr[-3000:]
+    assert len(trials) == 4, trials
+    assert "Traceback" not in proc.stdout
+
+
+def test_nan_loss_is_diverged_and_the_others_go_on(faulty_sweep):
+    _, experiment, trials = faulty_sweep
+    assert trials[(32, 0.001)]["status"] == "completed", trials[(32, 0.001)]
+    assert trials[(32, 1.0e6)]["status"] == "diverged", trials[(32, 1.0e6)]
+
+
+def test_out_of_memory_fails_the_trial_with_batch_size_and_model(faulty_sweep):
+    _, _, trials = faulty_sweep
+    oom = trials[(128, 0.001)]
+    assert oom["status"] == "failed", oom
+    assert "TrainerOutOfMemory" in oom["error"] and "batch_size=128" in oom["error"], oom["error"]
+    assert "model test_vit" in oom["error"], oom["error"]
+
+
+def test_a_hanging_trial_is_stopped_at_its_time_limit(faulty_sweep):
+    _, experiment, trials = faulty_sweep
+    hang = trials[(64, 0.001)]
+    assert hang["status"] == "timed_out", hang
+    assert hang["time_total_s"] >= TIMEOUT_S
+    rows = _epochs(experiment)
+    (hang_id,) = [tid for tid, s in _statuses(experiment).items() if s["params"]["batch_size"] == 64]
+    assert [r["status"] for r in rows[hang_id]] == ["running", "timed_out"]
+
+
+@pytest.fixture(scope="module")
+def interrupted_sweep(session_tmp, clothing_root):
+    """A sweep stopped with Ctrl-C once a trial has completed, then resumed; what each step left."""
+    storage, name = session_tmp / "reliability", "interrupted"
+    experiment = storage / name
+    args = _sweep_args(storage, name, clothing_root, session_tmp / "cache", "--num-samples", "3",
+                       "--max-epochs", "3", "--set", "search.scheduler.type=fifo")
+    proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
+                            stderr=subprocess.STDOUT, text=True, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    try:
+        deadline = time.time() + 300
+        while time.time() < deadline and not any(s["status"] == "completed" for s in _statuses(experiment).values()):
+            time.sleep(0.5)
+        os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C sends: the whole foreground process group
+        out, _ = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    before = {tid: rows for tid, rows in _epochs(experiment).items()
+              if _statuses(experiment).get(tid, {}).get("status") == "completed"}
+    resumed = run_cli("-m", "search.run", "--resume", "--storage", str(storage), "--name", name, "--no-report")
+    return experiment, out, before, resumed
+
+
+def _result_rows(experiment: Path, trial_id: str) -> list[dict]:
+    (trial_dir,) = [p for p in experiment.glob(f"*_{trial_id}_*") if p.is_dir()]
+    return [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
+
+
+def test_ctrl_c_leaves_a_resumable_experiment(interrupted_sweep):
+    experiment, out, before, resumed = interrupted_sweep
+    assert before, out[-3000:]
+    assert "Traceback" not in out, out[-3000:]
+    assert resumed.returncode == 0, resumed.stderr[-3000:]
+    status = _statuses(experiment)
+    assert len(status) == 3 and all(s["status"] == "completed" for s in status.values()), status
+    for tid in status:
+        assert sorted({r["epoch"] for r in _result_rows(experiment, tid)}) == [1, 2, 3], tid
+    for tid in before:  # finished before Ctrl-C: not run again
+        assert len(_result_rows(experiment, tid)) == 3, tid
+        assert len(_epochs(experiment).get(tid, [])) <= 3, f"{tid} reported again after the resume"
+
+
+@pytest.mark.xfail(strict=True, reason="search.tuner.SweepRecorder writes epochs.jsonl in Ray's driver staging folder; "
+                                       "on --resume the new staging copy (without the first run's lines) is synced "
+                                       "over the stored one (lead)")
+def test_resume_keeps_the_epochs_of_trials_finished_before_ctrl_c(interrupted_sweep):
+    experiment, _, before, _ = interrupted_sweep
+    after = _epochs(experiment)
+    for tid, rows in before.items():
+        assert [r["epoch"] for r in after.get(tid, [])] == [r["epoch"] for r in rows], tid
+
+
+def _read_only_dir(tmp_path: Path) -> Path:
+    """A read-only folder: a read-only tmpfs for root (who ignores permissions), else mode 0555."""
+    path = tmp_path / "read-only"
+    path.mkdir()
+    if os.geteuid() == 0:
+        done = subprocess.run(["mount", "-t", "tmpfs", "-o", "ro,size=1m", "tmpfs", str(path)], capture_output=True)
+        if done.returncode != 0:
+            pytest.skip(f"cannot mount a read-only tmpfs as root here: {done.stderr.decode().strip()}")
+    else:
+        path.chmod(0o555)
+    return path
+
+
+@pytest.mark.xfail(strict=True, reason="search/run.py creates the experiment folder after Ray starts and lets the "
+                                       "OSError out as a traceback (lead: check storage.path is writable before Ray)")
+def test_read_only_storage_is_one_clear_error(tmp_path, session_tmp, clothing_root):
+    storage = _read_only_dir(tmp_path)
+    try:
+        proc = run_cli(*_sweep_args(storage / "exp", "ro", clothing_root, session_tmp / "cache"), timeout=300)
+    finally:
+        if os.geteuid() == 0:
+            subprocess.run(["umount", str(storage)], check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "Traceback" not in proc.stderr and "storage.path" in last, proc.stderr[-3000:]

@@ -1,0 +1,79 @@
+"""Faults inside one trial, without Ray: out of memory, divergence, and the time-limit watchdog's report."""
+from __future__ import annotations
+
+import math
+import threading
+import time
+
+import pytest
+import torch
+
+from model.config import EdgeNetConfig, ModelConfig, RunConfig, TrainConfig
+from model.names import EPOCH_METRICS, STATUS
+from model.trainer import Trainer, TrainerOutOfMemory
+from search.trainable import TIMED_OUT, timed_out_metrics
+
+
+def _cfg(**train) -> RunConfig:
+    model = ModelConfig(backbone="test_vit", image_size=32, edgenet=EdgeNetConfig(mode="residual"))
+    train = {"epochs": 2, "batch_size": 48, "train_eval_max": 32, "device": "cpu", **train}
+    return RunConfig(model=model, train=TrainConfig(**train))
+
+
+def test_out_of_memory_names_batch_size_and_model(small_cache, monkeypatch):
+    trainer = Trainer(_cfg(), small_cache)
+
+    def step(x, y):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trainer, "_step", step)
+    with pytest.raises(TrainerOutOfMemory) as err:
+        trainer.fit()
+    text = str(err.value)
+    assert "batch_size=48" in text and "model test_vit" in text and "lower train.batch_size" in text, text
+    assert "Tried to allocate 2.00 GiB" in text and "\n" not in text
+    assert isinstance(err.value.__cause__, torch.OutOfMemoryError)
+    assert trainer.epoch == 0 and trainer.history == []
+
+
+def test_out_of_memory_while_measuring_is_caught_too(small_cache, monkeypatch):
+    trainer = Trainer(_cfg(), small_cache)
+
+    def measure(*args, **kwargs):
+        raise torch.OutOfMemoryError("CUDA out of memory.")
+
+    monkeypatch.setattr(trainer, "_measure", measure)
+    with pytest.raises(TrainerOutOfMemory, match="evaluation batches 96"):
+        trainer.fit()
+
+
+def test_timed_out_report_keeps_the_last_epoch_or_the_worst_values():
+    last = {**{k: 0.5 for k in EPOCH_METRICS}, "epoch": 3, STATUS: "running"}
+    report = timed_out_metrics([{**last, "epoch": 2}, last])
+    assert report[STATUS] == TIMED_OUT and report["epoch"] == 3
+    assert all(report[k] == 0.5 for k in EPOCH_METRICS)
+    empty = timed_out_metrics([])
+    assert empty["epoch"] == 0 and empty["val_loss"] == math.inf and empty["val_f1"] == 0.0
+
+
+def test_watchdog_reports_once_past_the_limit_and_never_after_training_ends(monkeypatch):
+    import search.trainable as trainable
+
+    reported = []
+    monkeypatch.setattr(trainable.tune, "report", lambda metrics, **kw: reported.append(metrics))
+    lock, done = threading.Lock(), threading.Event()
+    trainable.start_watchdog(0.2, lambda: {STATUS: TIMED_OUT}, lock, done).join(5)
+    assert reported == [{STATUS: TIMED_OUT}]
+
+    done.set()
+    trainable.start_watchdog(0.2, lambda: {STATUS: TIMED_OUT}, lock, done).join(5)
+    assert reported == [{STATUS: TIMED_OUT}]  # training had ended: no report
+
+    reported.clear()
+    done.clear()
+    with lock:  # an epoch's report is under way: the watchdog waits for it
+        thread = trainable.start_watchdog(0.05, lambda: {STATUS: TIMED_OUT}, lock, done)
+        time.sleep(0.3)
+        assert reported == []
+    thread.join(5)
+    assert reported == [{STATUS: TIMED_OUT}]
