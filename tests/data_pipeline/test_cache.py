@@ -7,7 +7,6 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from PIL import Image
 
 from data_pipeline import cache as cache_mod
 from data_pipeline.cache import DataError, open_cache, prepare_cache

@@ -1,5 +1,4 @@
 import pytest
-import torch
 
 from model.classifier import build_model
 from model.config import EdgeNetConfig, ModelConfig

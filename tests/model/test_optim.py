@@ -8,7 +8,7 @@ from model.classifier import build_model
 from model.config import ModelConfig, OPTIMIZERS, TrainConfig
 from model.finetune import param_groups
 from model.optim import OPTIMIZER_FACTORIES, build_optimizer, build_scheduler, lr_factor
-from tests.model.helpers import SHRUNK, SIZE
+from tests.model.helpers import SHRUNK
 
 
 def _model():

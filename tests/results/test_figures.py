@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from results import figures
 from results.collect import collect
-from tests.results.synthetic import FakeTrial, default_trials, write_evaluation, write_experiment
+from tests.results.synthetic import FakeTrial, write_evaluation, write_experiment
 
 
 def _all_figures(c) -> list[go.Figure]:
