@@ -3,7 +3,8 @@
 Layout (local path or pyarrow filesystem URI such as s3://bucket/caches):
 
     <cache_dir>/report.json            the last prepare's report
-    <cache_dir>/<key>/manifest.json    classes, counts, source fingerprint, preprocessing parameters, key
+    <cache_dir>/<key>/manifest.json    classes, counts, source fingerprint, preprocessing parameters, key,
+                                       and each file's hash (checked on reuse: a mismatch is rebuilt)
     <cache_dir>/<key>/report.json      what was kept and excluded, and why
     <cache_dir>/<key>/{train,validation,test}.arrow   one record batch each: image, label, path
 
@@ -37,7 +38,7 @@ from data_pipeline.sources import (DUPLICATE, LEAKAGE, REASONS, SPLITS, DataErro
                                    display_path, list_source)
 from data_pipeline.split import SPLIT_CODES, min_images_to_stratify, stratified_split
 
-__all__ = ["prepare_cache", "open_cache", "cache_key", "DataError", "PreparedData", "Split", "SPLITS"]
+__all__ = ["prepare_cache", "open_cache", "verify_cache", "cache_key", "DataError", "PreparedData", "Split", "SPLITS"]
 
 log = logging.getLogger(__name__)
 
@@ -95,9 +96,13 @@ def prepare_cache(cfg: DataConfig, *, progress: bool = True, workers: int | None
     store = _Store(cfg.cache_dir)
     if store.complete(key):
         data = dataclasses.replace(open_cache(store.key_path(key)), hit=True)
-        store.write_last_report(data.report)
-        log.info("cache hit: %s", data.path)
-        return data
+        problem = verify_cache(data)
+        if not problem:
+            store.write_last_report(data.report)
+            log.info("cache hit: %s", data.path)
+            return data
+        log.warning("cache %s does not match its manifest (%s): not trusted, rebuilding it", data.path, problem)
+        store.discard(key, Path(data.local_dir or data.path))
     tmp = store.build_dir(key)
     try:
         report = _build(listing, cfg, key, tmp, progress=progress, workers=workers)
@@ -124,6 +129,21 @@ def open_cache(path: str) -> PreparedData:
     return PreparedData(path=str(path), key=manifest["key"], classes=tuple(manifest["classes"]),
                         image_size=int(manifest["image_size"]), report=_read_json(local / "report.json"),
                         hit=True, local_dir=str(local))
+
+
+def verify_cache(data: PreparedData) -> str:
+    """'' when every split file has the size and hash its manifest records, else what differs."""
+    local = Path(data.local_dir or data.path)
+    recorded = _read_json(local / "manifest.json").get("digests")
+    if not recorded:
+        return "the manifest records no file hashes"
+    for name, expected in sorted(recorded.items()):
+        file = local / name
+        if not file.is_file():
+            return f"{name} is missing"
+        if _digest(file) != expected:
+            return f"{name} has changed since it was written"
+    return ""
 
 
 def cache_params(cfg: DataConfig) -> dict:
@@ -169,7 +189,8 @@ def _build(listing: SourceListing, cfg: DataConfig, key: str, out: Path, *, prog
     manifest = {"version": CACHE_VERSION, "key": key, "classes": list(classes), "counts": counts,
                 "image_size": size, "source": str(listing.root), "kind": listing.kind,
                 "fingerprint": listing.fingerprint, "params": cache_params(cfg),
-                "files": {s: f"{s}.arrow" for s in SPLITS}}
+                "files": {s: f"{s}.arrow" for s in SPLITS},
+                "digests": {f"{s}.arrow": _digest(out / f"{s}.arrow") for s in SPLITS}}
     _write_json(out / "manifest.json", manifest)
     return _report(listing, cfg, key, classes, counts, excluded, dropped, len(records), decode_s, workers, out)
 
@@ -388,6 +409,14 @@ class _Store:
                 raise
         return str(local)
 
+    def discard(self, key: str, local: Path) -> None:
+        """Remove a cache that failed verification (its local copy; a remote one is overwritten by the rebuild)."""
+        if self.remote:
+            self.fs.delete_file(f"{self.root}/{key}/manifest.json")
+        aside = local.with_name(f".bad-{key}-{uuid.uuid4().hex[:8]}")
+        os.rename(local, aside)
+        shutil.rmtree(aside, ignore_errors=True)
+
     def write_last_report(self, report: dict) -> None:
         data = json.dumps(report, indent=1).encode()
         if self.remote:
@@ -428,6 +457,15 @@ def _mirror(uri: str) -> Path:
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return local
+
+
+def _digest(path: Path) -> str:
+    """blake2b of a file's bytes, read in 8 MiB blocks."""
+    h = hashlib.blake2b(digest_size=16)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(8 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
 
 
 def _write_json(path: Path, obj: dict) -> None:

@@ -37,6 +37,10 @@ _VAL_NAMES = {"loss": VAL_LOSS, "acc": VAL_ACC, "precision": VAL_PRECISION, "rec
               "f1": VAL_F1, "balanced_acc": VAL_BALANCED_ACC}
 
 
+class TrainerOutOfMemory(RuntimeError):
+    """The device ran out of memory; the message names the batch size, the model and how to fit it."""
+
+
 @dataclass
 class FitResult:
     """How a run ended: status (completed | diverged), every epoch's metrics, and the final figures.
@@ -119,10 +123,26 @@ class Trainer:
     def fit(self, on_epoch: Optional[Callable[[dict], None]] = None) -> FitResult:
         """Train from `self.epoch` to `cfg.train.epochs`, calling `on_epoch(metrics)` after each epoch."""
         while self.status == "running" and self.epoch < self.cfg.train.epochs:
-            metrics = self._run_epoch()
+            try:
+                metrics = self._run_epoch()
+            except torch.OutOfMemoryError as err:
+                raise self._out_of_memory(err) from err
             if on_epoch is not None:
                 on_epoch(dict(metrics))
         return FitResult(self.status, list(self.history), self._final())
+
+    def _out_of_memory(self, err: torch.OutOfMemoryError) -> TrainerOutOfMemory:
+        """Free what the failed step held and say which setting to lower (the cause stays chained)."""
+        self.optimizer.zero_grad(set_to_none=True)
+        if self.cuda:
+            torch.cuda.empty_cache()
+        m, t = self.cfg.model, self.cfg.train
+        cause = (str(err).strip().splitlines() or ["OutOfMemoryError"])[0][:200]
+        return TrainerOutOfMemory(
+            f"out of memory on {self.device} in epoch {self.epoch + 1} with batch_size={t.batch_size} "
+            f"(evaluation batches {2 * t.batch_size}), model {m.backbone} at {self.model.data_config['input_size'][-1]} px: "
+            f"lower train.batch_size (or the search.space.batch_size choices) or give each trial more GPU "
+            f"(resources.gpu); {cause}")
 
     def _run_epoch(self) -> dict:
         start = time.perf_counter()

@@ -97,9 +97,26 @@ def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Exper
     if not cfg.data.source:
         raise ConfigError(args.space, rule="data.source is empty: set it in the config or pass --data PATH")
     if not Path(cfg.data.source).is_dir():
-        raise ConfigError("data.source", cfg.data.source, "must be an existing directory of images", source=args.space)
+        raise ConfigError("data.source", cfg.data.source, "must be an existing directory of images: fix data.source "
+                          "in the config or pass --data PATH (a relative path is read from the current directory)",
+                          source=args.space)
+    check_writable(cfg.storage.path)
     name = cfg.storage.name or f"{Path(args.space).stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
     return cfg, Experiment(Path(cfg.storage.path) / name)
+
+
+def check_writable(storage_path: str) -> None:
+    """Refuse a storage folder that cannot be written before Ray starts (URIs are checked by Tune itself)."""
+    if "://" in storage_path:
+        return
+    try:
+        Path(storage_path).mkdir(parents=True, exist_ok=True)
+        probe = Path(storage_path) / f".write-check-{os.getpid()}"
+        probe.write_bytes(b"ok")
+        probe.unlink()
+    except OSError as err:
+        raise ConfigError("storage.path", storage_path, f"is not writable ({err.strerror or err}): choose another "
+                          "folder with --storage PATH or storage.path") from None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:

@@ -166,8 +166,6 @@ def test_typo_in_a_key_says_the_right_name(tmp_path, capsys, tripwires):
     assert code == 2 and "did you mean 'backbone'?" in lines[0]
 
 
-@pytest.mark.xfail(strict=True, reason="search/run.py's message for a missing data.source does not yet say how to "
-                                       "fix it (lead: add 'fix data.source or pass --data PATH')")
 def test_wrong_data_path_says_how_to_fix(tmp_path, capsys, tripwires):
     """Likely mistake 2 of 3: the message says where to set the path. (3 of 3, a GPU fraction on a CPU-only
     machine, is tests/search/test_run.py::test_gpu_fraction_on_a_cpu_only_machine_says_how_to_fix_it.)"""

@@ -145,9 +145,6 @@ def test_ctrl_c_leaves_a_resumable_experiment(interrupted_sweep):
         assert len(_epochs(experiment).get(tid, [])) <= 3, f"{tid} reported again after the resume"
 
 
-@pytest.mark.xfail(strict=True, reason="search.tuner.SweepRecorder writes epochs.jsonl in Ray's driver staging folder; "
-                                       "on --resume the new staging copy (without the first run's lines) is synced "
-                                       "over the stored one (lead)")
 def test_resume_keeps_the_epochs_of_trials_finished_before_ctrl_c(interrupted_sweep):
     experiment, _, before, _ = interrupted_sweep
     after = _epochs(experiment)
@@ -168,8 +165,6 @@ def _read_only_dir(tmp_path: Path) -> Path:
     return path
 
 
-@pytest.mark.xfail(strict=True, reason="search/run.py creates the experiment folder after Ray starts and lets the "
-                                       "OSError out as a traceback (lead: check storage.path is writable before Ray)")
 def test_read_only_storage_is_one_clear_error(tmp_path, session_tmp, clothing_root):
     storage = _read_only_dir(tmp_path)
     try:
