@@ -323,7 +323,7 @@ def attach_instructions(state: dict[str, Any]) -> str:
         f"auth token: {token} (chmod 600; every client needs RAY_AUTH_MODE=token and this token)",
         "attach:",
         f"  RAY_AUTH_MODE=token RAY_ADDRESS={addr} python -m search.run --space configs/demo.yaml "
-        f"--address {addr} --storage /shared/path",
+        f"--address {addr} --set storage.shared=true   (all nodes share this machine's disk)",
         f"  RAY_AUTH_MODE=token ray status --address {addr}",
         "stop: python -m cluster.local down",
     ])

@@ -42,8 +42,8 @@ def check_storage_reaches_every_node(storage_path: str, cache_dir: str, shared: 
         return
     for field, value in (("storage.path", storage_path), ("data.cache_dir", cache_dir)):
         if "://" not in value:
-            raise ConfigError(field, value, f"is a local path, but the cluster has {nodes} nodes: use a URI every "
-                              "node reaches (s3://bucket/experiments) or set storage.shared: true for an NFS mount")
+            raise ConfigError(field, value, f"must be a URI every node reaches (s3://bucket/experiments) or a "
+                              f"mount they all share (then set storage.shared: true): the cluster has {nodes} nodes")
 
 
 def check_resources_exist(cpu: float, gpu: float, attached: bool) -> None:

@@ -133,12 +133,23 @@ def test_three_nodes_two_cpus_and_a_task_on_each_worker(local_cluster):
     assert len(seen["workers"]) == 2 and seen["ran_on"] == seen["workers"], seen
 
 
+def test_local_storage_on_a_multi_node_cluster_is_refused(local_cluster, tmp_path, clothing_root):
+    """Ray no longer syncs results to the head: a local path must be declared shared or refused (trap 8)."""
+    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+                   "--address", local_cluster["address"], "--storage", str(tmp_path / "exp"), "--no-report",
+                   "--set", f"data.cache_dir={tmp_path / 'cache'}",
+                   env={**AUTH, "RAY_ADDRESS": local_cluster["address"]}, timeout=400)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    last = proc.stderr.strip().splitlines()[-1]
+    assert "storage.path" in last and "3 nodes" in last and "storage.shared: true" in last, last
+
+
 @pytest.mark.integration
 def test_smoke_sweep_runs_on_the_cluster(local_cluster, clothing_root):
     tmp = local_cluster["tmp"]
     proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
                    "--address", local_cluster["address"], "--storage", str(tmp / "exp"), "--name", "x",
-                   "--no-report", "--set", f"data.cache_dir={tmp / 'cache'}",
+                   "--no-report", "--set", f"data.cache_dir={tmp / 'cache'}", "--set", "storage.shared=true",
                    env={**AUTH, "RAY_ADDRESS": local_cluster["address"]}, timeout=400)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert f"attached to the Ray cluster at {local_cluster['address']}" in proc.stdout + proc.stderr
@@ -153,3 +164,4 @@ def test_down_leaves_no_raylet(local_cluster):
     assert down.returncode == 0, down.stderr
     assert not cluster_processes(f"/tmp/ray_et_test_{PORT}", PORT)
     assert not local_cluster["state"].exists() and not Path(f"/tmp/ray_et_test_{PORT}").exists()
+
