@@ -56,8 +56,8 @@ CASES = [
     ("empty-space", lambda t: t.replace(t[t.index("  space:"):t.index("  points_to_evaluate")], "  space: {}\n")
      .replace(t[t.index("  points_to_evaluate"):t.index("  sampler")], ""),
      "search.space is {}, but must define at least one searched parameter"),
-    ("low-above-high", _edit("epochs: {type: int, low: 3, high: 9}", "epochs: {type: int, low: 9, high: 3}"),
-     "search.space.epochs.low is 9, but must be < high (3)"),
+    ("low-above-high", _edit("epochs: {type: int, low: 2, high: 8}", "epochs: {type: int, low: 8, high: 2}"),
+     "search.space.epochs.low is 8, but must be < high (2)"),
     ("log-bound-zero", _edit("lr: {type: float, low: 1.0e-4", "lr: {type: float, low: 0.0"),
      "search.space.lr.low is 0.0, but must be > 0 for a log scale"),
     ("log-bound-negative", _edit("weight_decay: {type: float, low: 1.0e-5", "weight_decay: {type: float, low: -1.0"),

@@ -25,7 +25,7 @@ def test_conditional_parameter_only_when_its_condition_holds():
     cfg = load_config("configs/demo.yaml")
     for params in sample(cfg.search.space):
         assert ("momentum" in params) == (params["optimizer"] in ("sgd", "rmsprop")), params
-        assert 3 <= params["epochs"] <= 9 and isinstance(params["epochs"], int)
+        assert 2 <= params["epochs"] <= 8 and isinstance(params["epochs"], int)
         assert 1e-4 <= params["lr"] <= 1e-2
 
 
