@@ -32,7 +32,7 @@ def _append(block: str):
 # (case id, edit of configs/demo.yaml, text the one error line must contain)
 CASES = [
     ("unknown-section", _append("serach: {}\n"), "serach is not a known field (did you mean 'search'?)"),
-    ("unknown-key-data", _edit("image_size: 64\n  cache_dir", "image_sise: 64\n  cache_dir"),
+    ("unknown-key-data", _edit("image_size: 64\n  max_per_class", "image_sise: 64\n  max_per_class"),
      "data.image_sise is not a known field (did you mean 'image_size'?)"),
     ("unknown-key-nested", _edit("mode: residual", "mdoe: residual"),
      "model.edgenet.mdoe is not a known field (did you mean 'mode'?)"),
@@ -75,7 +75,7 @@ CASES = [
     ("unknown-sampler", _edit("sampler: {type: tpe", "sampler: {type: grid"),
      "search.sampler.type is 'grid', but must be one of 'tpe', 'random'"),
     ("grace-above-max-epochs", _edit("grace_period: 1", "grace_period: 12"),
-     "search.scheduler.grace_period is 12, but must be <= the largest epoch count (9)"),
+     "search.scheduler.grace_period is 12, but must be <= the largest epoch count (8)"),
     ("gpu-fraction-not-dividing-1", _edit("  gpu: 0\n", "  gpu: 0.3\n"),
      "resources.gpu is 0.3, but must divide 1 (0.5, 0.25, 0.125, ...)"),
     ("gpu-negative", _edit("  gpu: 0\n", "  gpu: -1\n"), "resources.gpu is -1.0, but must be >= 0"),
