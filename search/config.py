@@ -167,7 +167,8 @@ class StorageConfig:
     """Where the experiment (results, checkpoints, Optuna study, report) is stored."""
 
     path: str = "experiments"
-    """Local path, or a URI every node reaches (s3://, gs://) on a multi-node cluster."""
+    """A folder; on a multi-node cluster one every node mounts (then set `shared: true`). Object-store URIs
+    (s3://) are not supported by search.run yet (results.collect reads them)."""
     name: Optional[str] = None
     """Experiment name; None derives one from the config file name and the time."""
     shared: bool = False

@@ -32,7 +32,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                                 epilog="Example: python -m search.run --space configs/demo.yaml --smoke")
     p.add_argument("--space", help="sweep config YAML (data, model, train, search, resources, storage)")
     p.add_argument("--data", help="image root to use instead of data.source")
-    p.add_argument("--storage", help="where experiments are stored: a path, or a URI every node reaches (s3://...)")
+    p.add_argument("--storage", help="folder where experiments are stored (on a multi-node cluster: a mount every "
+                   "node shares, with --set storage.shared=true)")
     p.add_argument("--name", help="experiment name (default: config name + time); with --resume, the one to resume")
     p.add_argument("--num-samples", type=int, help="number of trials")
     p.add_argument("--max-concurrent", type=int, help="trials running at once")
@@ -106,9 +107,10 @@ def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Exper
 
 
 def check_writable(storage_path: str) -> None:
-    """Refuse a storage folder that cannot be written before Ray starts (URIs are checked by Tune itself)."""
+    """Refuse a storage folder that cannot be written, before Ray starts."""
     if "://" in storage_path:
-        return
+        raise ConfigError("storage.path", storage_path, "must be a folder: object-store URIs (s3://, gs://) are not "
+                          "supported by search.run yet; use a path every node mounts and set storage.shared: true")
     try:
         Path(storage_path).mkdir(parents=True, exist_ok=True)
         probe = Path(storage_path) / f".write-check-{os.getpid()}"
@@ -158,11 +160,11 @@ def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData,
         dump_yaml(cfg, experiment.path / SWEEP_CONFIG)
     write_sweep_info(experiment.path, cfg, data, finished=False)
     tuner = build_tuner(cfg, experiment_dir=experiment.path, cache_path=data.path, resume=resume)
-    results = tuner.fit()
+    tuner.fit()  # trials that fail are recorded, not raised: the summary reads how each one ended
     write_sweep_info(experiment.path, cfg, data, finished=True)
     from search.summary import print_summary
 
-    return print_summary(cfg, experiment, results, report=report)
+    return print_summary(cfg, experiment, report=report)
 
 
 if __name__ == "__main__":

@@ -4,7 +4,6 @@ from __future__ import annotations
 import json
 import logging
 from collections import Counter
-from typing import Any
 
 from search.config import ExperimentConfig
 from search.experiment import Experiment
@@ -21,7 +20,7 @@ def status_counts(experiment: Experiment) -> Counter:
     return Counter(entry.get("status", "running") for entry in trials.values())
 
 
-def print_summary(cfg: ExperimentConfig, experiment: Experiment, results: Any, *, report: bool) -> int:
+def print_summary(cfg: ExperimentConfig, experiment: Experiment, *, report: bool) -> int:
     """Print the sweep's outcome; the command's exit code (1 when no trial reported a result)."""
     from results.collect import collect
     from results.tables import leaderboard, to_markdown
