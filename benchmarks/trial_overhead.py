@@ -67,8 +67,12 @@ def main(argv: list[str] | None = None) -> str:
         "| run | training images/s | wall time of the run (s) |\n|---|---:|---:|\n"
         f"| bare trainer | {bare_rate:.0f} | {bare_wall:.1f} |\n"
         f"| one Ray Tune trial | {tune_rate:.0f} | {tune_wall:.1f} |\n\n"
-        f"Ratio (trial / bare images/s): **{tune_rate / bare_rate:.3f}** [target >= 0.95]. "
-        f"Wall-time difference {tune_wall - bare_wall:+.1f} s is Ray's start-up of the trial actor and result writing.\n"
+        f"Ratio (trial / bare images/s): **{tune_rate / bare_rate:.3f}** [target >= 0.95: "
+        f"**{'met' if tune_rate / bare_rate >= 0.95 else 'missed'}**]. "
+        f"Wall-time difference {tune_wall - bare_wall:+.1f} s is Ray's start-up of the trial actor and result writing. "
+        "On a 2-core machine Ray's own processes (GCS, raylet, dashboard agent, the driver polling) run on the "
+        "same two cores as the trial; the trainer's images/s is measured inside the epoch loop, so what the "
+        "ratio loses is CPU those processes take, not reporting or checkpointing.\n"
     )
     print(section)
     return section
