@@ -31,6 +31,7 @@ from data_pipeline.loader import BatchLoader
 from data_pipeline.scan import DecodeParams, Decoded, decode_file
 from data_pipeline.sources import IMAGE_EXTENSIONS, MISSING, walk_files
 from model.package import ONNX_FILE, ONNX_INPUT, ModelPackage, PackageError, load_package
+from model.trainer import resolve_device
 
 log = logging.getLogger("model.predict")
 
@@ -157,12 +158,10 @@ def _error_text(path: str, decoded: Decoded) -> str:
 
 
 def _resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise PackageError(f"--device is {name!r}, but no CUDA device is available")
-    return device
+    try:
+        return resolve_device(name)
+    except ValueError as err:
+        raise PackageError(f"--{err}") from None
 
 
 def _onnx_session(package: ModelPackage, device: str):
