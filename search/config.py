@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Optional, Union
 
 from data_pipeline.config import DataConfig
-from data_pipeline.schema import ConfigError, check, from_mapping, load_yaml, to_mapping, with_overrides
+from data_pipeline.schema import ConfigError, check, from_mapping, load_yaml, with_overrides
 from model.config import ModelConfig, RunConfig, TrainConfig
 from model.names import EPOCH_METRICS, MODE_OF
 
@@ -244,7 +244,3 @@ def load_config(path: str, overrides: Optional[Mapping[str, Any]] = None) -> Exp
     """Read and validate a sweep config; `overrides` (dotted paths) are applied and validated too."""
     tree = from_mapping(ExperimentConfig, load_yaml(path), source=str(path))
     return with_overrides(tree, overrides, source=str(path)) if overrides else tree
-
-
-def config_to_mapping(tree: ExperimentConfig) -> dict:
-    return to_mapping(tree)

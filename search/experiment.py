@@ -74,7 +74,3 @@ def write_sweep_info(path: Path, cfg: ExperimentConfig, data: PreparedData, *, f
     tmp = info_path.with_suffix(".tmp")
     tmp.write_text(json.dumps(info, indent=1))
     os.replace(tmp, info_path)
-
-
-def read_sweep_info(path: Path) -> dict:
-    return json.loads((Path(path) / SWEEP_INFO).read_text())
