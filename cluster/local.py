@@ -1,7 +1,9 @@
 """`python -m cluster.local up|down|status`: a real multi-node Ray cluster on this machine, for tests and demos.
 
 One head (`--num-cpus=0`, so every trial runs on a worker) and N workers, each its own raylet with its own
-CPUs, all on 127.0.0.1, with Ray's token authentication on and the dashboard bound to 127.0.0.1.
+CPUs, all on 127.0.0.1, with Ray's token authentication on and the dashboard bound to 127.0.0.1. Each
+worker keeps its own copy of a remote data cache (EDGETUNE_CACHE_MIRROR under the cluster's temp dir), as
+separate machines would: a sweep whose cache is at an s3:// URI downloads it once per node.
 
 `down` stops only the processes of this cluster (found by its own --temp-dir and GCS port, and their
 children), never `ray stop`: that kills every Ray process on the machine, including other people's.
@@ -21,6 +23,8 @@ import sys
 import time
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
+
+from data_pipeline.cache import MIRROR_ENV
 
 logger = logging.getLogger("cluster.local")
 
@@ -48,6 +52,8 @@ class LocalClusterSpec:
     """Dashboard port, bound to 127.0.0.1 only."""
     client_port: int = 20001
     """Ray Client server port of the head: not the default 10001, and outside the worker ports 10002-19999."""
+    metrics_port: int = 8267
+    """The head's Prometheus metrics endpoint (http://127.0.0.1:PORT/metrics): sweep progress appears there."""
     temp_dir: str = ""
     """Ray's temp/session root for this cluster; default /tmp/ray_edgetune_<port> (short: socket paths)."""
 
@@ -56,7 +62,8 @@ class LocalClusterSpec:
             raise ClusterError(f"--workers is {self.workers}, but must be >= 1")
         if self.cpus_per_worker < 1:
             raise ClusterError(f"--cpus-per-worker is {self.cpus_per_worker}, but must be >= 1")
-        ports = {"--port": self.port, "--dashboard-port": self.dashboard_port, "--client-port": self.client_port}
+        ports = {"--port": self.port, "--dashboard-port": self.dashboard_port, "--client-port": self.client_port,
+                 "--metrics-port": self.metrics_port}
         for flag, value in ports.items():
             if not 1024 <= value <= 65535:
                 raise ClusterError(f"{flag} is {value}, but must be in 1024..65535")
@@ -88,7 +95,8 @@ def head_command(spec: LocalClusterSpec) -> list[str]:
     """`ray start` for the head: no CPUs (trials go to workers), dashboard on 127.0.0.1 only."""
     return [ray_executable(), "start", "--head", "--num-cpus=0", f"--port={spec.port}",
             f"--node-ip-address={HOST}", f"--dashboard-host={HOST}", f"--dashboard-port={spec.dashboard_port}",
-            f"--ray-client-server-port={spec.client_port}", f"--temp-dir={spec.root}", "--disable-usage-stats"]
+            f"--ray-client-server-port={spec.client_port}", f"--metrics-export-port={spec.metrics_port}",
+            f"--temp-dir={spec.root}", "--disable-usage-stats"]
 
 
 def worker_command(spec: LocalClusterSpec) -> list[str]:
@@ -98,9 +106,14 @@ def worker_command(spec: LocalClusterSpec) -> list[str]:
             "--disable-usage-stats"]
 
 
-def ray_env() -> dict[str, str]:
+def ray_env(**extra: str) -> dict[str, str]:
     """The environment every node (and every client) needs: token authentication on."""
-    return {**os.environ, **AUTH_ENV}
+    return {**os.environ, **AUTH_ENV, **extra}
+
+
+def worker_mirror(spec: LocalClusterSpec, index: int) -> str:
+    """Worker `index`'s own folder for remote data caches (its "local disk")."""
+    return f"{spec.root}/node-{index}/cache-mirror"
 
 
 def token_path() -> Path:
@@ -121,9 +134,9 @@ def ensure_token() -> Optional[Path]:
     return path
 
 
-def run_ray(cmd: list[str], what: str) -> None:
+def run_ray(cmd: list[str], what: str, **env: str) -> None:
     """Run one `ray` command; a failure becomes one line with Ray's last words."""
-    done = subprocess.run(cmd, env=ray_env(), capture_output=True, text=True, timeout=START_TIMEOUT_S)
+    done = subprocess.run(cmd, env=ray_env(**env), capture_output=True, text=True, timeout=START_TIMEOUT_S)
     if done.returncode != 0:
         lines = [ln.strip() for ln in (done.stderr + done.stdout).splitlines() if ln.strip()]
         errors = [ln for ln in lines if "error" in ln.lower()] or lines
@@ -260,20 +273,22 @@ def up(spec: LocalClusterSpec, state_path: Path = DEFAULT_STATE) -> dict[str, An
     if previous and recorded_processes(previous):
         raise ClusterError(f"a local cluster is already up at {previous['address']} ({state_path}); "
                            "run `python -m cluster.local down` first")
-    for port in (spec.port, spec.dashboard_port, spec.client_port):
+    for port in (spec.port, spec.dashboard_port, spec.client_port, spec.metrics_port):
         if port_in_use(port):
-            raise ClusterError(f"port {port} on {HOST} is already in use; choose another with --port/--dashboard-port")
+            raise ClusterError(f"port {port} on {HOST} is already in use; choose another with --port, --dashboard-port, --client-port or --metrics-port")
     token = ensure_token()
     started = time.monotonic()
     try:
         run_ray(head_command(spec), what=f"starting the head at {spec.address}")
         for i in range(spec.workers):
-            run_ray(worker_command(spec), what=f"starting worker {i + 1}/{spec.workers}")
+            run_ray(worker_command(spec), what=f"starting worker {i + 1}/{spec.workers}",
+                    **{MIRROR_ENV: worker_mirror(spec, i + 1)})
     except (ClusterError, subprocess.TimeoutExpired) as err:
         terminate(cluster_processes(spec.root, spec.port), grace_s=5)
         raise err if isinstance(err, ClusterError) else ClusterError(f"`ray start` timed out after {err.timeout}s")
     state = {**dataclasses.asdict(spec), "temp_dir": spec.root, "address": spec.address,
-             "dashboard_url": f"http://{HOST}:{spec.dashboard_port}", "token_path": str(token) if token else None,
+             "dashboard_url": f"http://{HOST}:{spec.dashboard_port}",
+             "metrics_url": f"http://{HOST}:{spec.metrics_port}/metrics", "token_path": str(token) if token else None,
              "started_at": time.time(), "up_seconds": round(time.monotonic() - started, 1),
              "processes": describe(cluster_processes(spec.root, spec.port))}
     write_state(state_path, state)
@@ -320,6 +335,7 @@ def attach_instructions(state: dict[str, Any]) -> str:
         f"Ray cluster up at {addr}: 1 head (0 CPU) + {state['workers']} workers x {state['cpus_per_worker']} CPU "
         f"({state['up_seconds']} s)",
         f"dashboard: {state['dashboard_url']}  (127.0.0.1 only; token: `RAY_AUTH_MODE=token ray get-auth-token`)",
+        f"metrics: {state['metrics_url']}  (Prometheus; sweep progress as ray_edgetune_trials, ray_edgetune_best_metric)",
         f"auth token: {token} (chmod 600; every client needs RAY_AUTH_MODE=token and this token)",
         "attach:",
         f"  RAY_AUTH_MODE=token RAY_ADDRESS={addr} python -m search.run --space configs/demo.yaml "
@@ -344,6 +360,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                        help=f"dashboard port on 127.0.0.1 (default {defaults.dashboard_port})")
     start.add_argument("--client-port", type=int, default=defaults.client_port,
                        help=f"Ray Client port (default {defaults.client_port})")
+    start.add_argument("--metrics-port", type=int, default=defaults.metrics_port,
+                       help=f"the head's Prometheus metrics port (default {defaults.metrics_port})")
     start.add_argument("--temp-dir", default="", help="Ray temp dir of this cluster (default /tmp/ray_edgetune_PORT)")
     stop = verbs.add_parser("down", help="stop this cluster's processes (only them) and wait")
     stop.add_argument("--grace", type=float, default=10, help="seconds between SIGTERM and SIGKILL (default 10)")
@@ -360,7 +378,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
         if args.verb == "up":
             spec = LocalClusterSpec(workers=args.workers, cpus_per_worker=args.cpus_per_worker, port=args.port,
                                     dashboard_port=args.dashboard_port, client_port=args.client_port,
-                                    temp_dir=args.temp_dir)
+                                    metrics_port=args.metrics_port, temp_dir=args.temp_dir)
             print(attach_instructions(up(spec, args.state)))
         elif args.verb == "down":
             started = time.monotonic()

@@ -37,6 +37,7 @@ from data_pipeline.scan import DecodeParams, decode_many
 from data_pipeline.sources import (DUPLICATE, LEAKAGE, REASONS, SPLITS, DataError, Excluded, Record, SourceListing,
                                    display_path, list_source)
 from data_pipeline.split import SPLIT_CODES, min_images_to_stratify, stratified_split
+from data_pipeline.uri import is_uri, join, open_location
 
 __all__ = ["prepare_cache", "open_cache", "verify_cache", "cache_key", "DataError", "PreparedData", "Split", "SPLITS"]
 
@@ -118,7 +119,7 @@ def prepare_cache(cfg: DataConfig, *, progress: bool = True, workers: int | None
 
 def open_cache(path: str) -> PreparedData:
     """Open a prepared <cache_dir>/<key> folder; a URI is downloaded once into the local mirror first."""
-    local = _mirror(path) if _is_uri(path) else Path(path)
+    local = _mirror(path) if is_uri(path) else Path(path)
     manifest_file = local / "manifest.json"
     if not manifest_file.is_file():
         raise DataError(f"{path} is not a prepared cache (no manifest.json); run python -m data_pipeline.prepare")
@@ -355,10 +356,6 @@ def _read_split(file: Path, name: str, size: int) -> Split:
 
 # ---------------------------------------------------------------------------------------------- storage
 
-def _is_uri(path: str) -> bool:
-    return "://" in str(path)
-
-
 def _mirror_root() -> Path:
     return Path(os.environ.get(MIRROR_ENV) or Path.home() / ".cache" / "edgetune" / "cache-mirror")
 
@@ -368,19 +365,17 @@ class _Store:
 
     def __init__(self, cache_dir: str):
         self.cache_dir = str(cache_dir).rstrip("/")
-        self.remote = _is_uri(self.cache_dir)
+        self.remote = is_uri(self.cache_dir)
         if self.remote:
-            from pyarrow import fs
-
             try:
-                self.fs, self.root = fs.FileSystem.from_uri(self.cache_dir)
+                self.fs, self.root = open_location(self.cache_dir)
             except (pa.ArrowInvalid, OSError) as err:
                 raise DataError(f"data.cache_dir {cache_dir!r} is not a usable filesystem URI: {err}") from None
         else:
             self.root = self.cache_dir
 
     def key_path(self, key: str) -> str:
-        return f"{self.cache_dir}/{key}"
+        return join(self.cache_dir, key)
 
     def complete(self, key: str) -> bool:
         if self.remote:
@@ -435,7 +430,8 @@ def _mirror(uri: str) -> Path:
     """Download a remote <key> folder once into the local mirror; later calls reuse it."""
     from pyarrow import fs
 
-    filesystem, path = fs.FileSystem.from_uri(uri.rstrip("/"))
+    filesystem, path = open_location(uri)
+    path = path.rstrip("/")
     local = _mirror_root() / Path(path).name
     if (local / "manifest.json").is_file():
         return local

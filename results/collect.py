@@ -22,6 +22,7 @@ from typing import Any, Mapping, Optional
 import pandas as pd
 
 from data_pipeline.schema import ConfigError, from_mapping, load_yaml, to_mapping, with_overrides
+from data_pipeline.uri import join
 from model.config import SWEEP_ONLY_SECTIONS, RunConfig
 from model.names import EPOCH, EPOCH_METRICS, LR, MODE_OF, STATUS
 from results.storage import ExperimentError, ExperimentStore, drop_local_copy, open_experiment
@@ -150,7 +151,7 @@ def save_parquet(collected: Collected, out_dir: Optional[str] = None) -> tuple[s
     for name, frame in (("trials.parquet", collected.trials), ("epochs.parquet", collected.epochs)):
         table = pa.Table.from_pandas(_parquet_safe(frame), preserve_index=False)
         pq.write_table(table, store.path(*parts, name), filesystem=store.fs)
-        written.append("/".join([store.uri, *parts, name]))
+        written.append(join(store.uri, *parts, name))
     return written[0], written[1]
 
 

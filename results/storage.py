@@ -14,6 +14,7 @@ from typing import Any, Optional
 
 import pyarrow.fs as pafs
 
+from data_pipeline.uri import is_uri, open_location
 from search.layout import SWEEP_INFO
 
 
@@ -94,10 +95,7 @@ def open_experiment(location: str, require: Optional[str] = SWEEP_INFO) -> Exper
     """The store of an experiment directory; an ExperimentError when it is missing or not an experiment."""
     location = str(location)
     try:
-        if "://" in location:
-            fs, root = pafs.FileSystem.from_uri(location)
-        else:
-            fs, root = pafs.LocalFileSystem(), str(Path(location).resolve())
+        fs, root = open_location(location if is_uri(location) else str(Path(location).resolve()))
     except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise ExperimentError(f"{location}: cannot open the experiment location ({err})") from None
     store = ExperimentStore(fs=fs, root=root, uri=location.rstrip("/"))

@@ -1,46 +1,113 @@
-"""An experiment on disk: the folder Ray Tune writes, plus the sweep's own files (search/layout.py)."""
+"""An experiment in its storage (a folder or an s3:// / gs:// URI): what Ray Tune writes plus the sweep's own files
+(search/layout.py)."""
 from __future__ import annotations
 
 import datetime as dt
 import json
 import os
+import shutil
+import tempfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Optional
+from urllib.parse import urlsplit
 
-from data_pipeline.schema import ConfigError, with_overrides
+import pyarrow.fs as pafs
+
 from data_pipeline.cache import PreparedData
+from data_pipeline.schema import ConfigError, with_overrides
+from data_pipeline.uri import is_uri, join, open_location, without_query
 from search.config import ExperimentConfig, resolve_param
-from search.layout import SWEEP_CONFIG, SWEEP_INFO
+from search.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
 
+
+MIRROR_ROOT = Path(tempfile.gettempdir()) / "edgetune-sweeps"
+"""Where the driver keeps its files of a sweep stored at a URI (the same path on every machine)."""
+DRIVER_FILES = (SWEEP_CONFIG, SWEEP_INFO, STUDY_FILE)
+"""The sweep's own files a resumed driver needs back (Ray brings back its own state and the trial status)."""
 
 
 @dataclass(frozen=True)
 class Experiment:
-    """Where one sweep is stored."""
+    """Where one sweep is stored.
 
-    path: Path
+    `location` is `<storage>/<name>`: a folder, or a URI such as s3://bucket/prefix/name?endpoint_override=...
+    `path` is the local folder where the driver writes the sweep's own files (config, sweep info, Optuna
+    study, report): the experiment folder itself on local storage; for a URI a mirror under MIRROR_ROOT,
+    sent up with `upload` as the sweep goes and brought back with `download` when it resumes.
+    """
+
+    location: str
+
+    @classmethod
+    def create(cls, storage: str, name: str) -> "Experiment":
+        return cls(join(storage, name) if is_uri(storage) else str(Path(storage).expanduser().resolve() / name))
+
+    @property
+    def remote(self) -> bool:
+        return is_uri(self.location)
 
     @property
     def name(self) -> str:
         return self.path.name
 
+    @property
+    def path(self) -> Path:
+        if not self.remote:
+            return Path(self.location)
+        split = urlsplit(self.location)
+        return MIRROR_ROOT / split.scheme / split.netloc / split.path.strip("/")
+
+    def filesystem(self) -> tuple[pafs.FileSystem, str]:
+        """The experiment's filesystem and its folder on it."""
+        return open_location(self.location)
+
+    def upload(self, *names: str) -> None:
+        """Send files (or folders) of `path` to the experiment's storage; nothing to do on local storage."""
+        if not self.remote:
+            return
+        filesystem, root = self.filesystem()
+        for name in names:
+            if (self.path / name).exists():
+                pafs.copy_files(str(self.path / name), f"{root}/{name}", source_filesystem=pafs.LocalFileSystem(),
+                                destination_filesystem=filesystem)
+
+    def download(self) -> None:
+        """Bring the driver's files back from the experiment's storage into a clean `path`."""
+        if not self.remote:
+            return
+        filesystem, root = self.filesystem()
+        shutil.rmtree(self.path, ignore_errors=True)
+        self.path.mkdir(parents=True)
+        for name in DRIVER_FILES:
+            if filesystem.get_file_info(f"{root}/{name}").type == pafs.FileType.File:
+                pafs.copy_files(f"{root}/{name}", str(self.path / name), source_filesystem=filesystem,
+                                destination_filesystem=pafs.LocalFileSystem())
+
     @classmethod
     def locate(cls, storage: str, name: Optional[str], space: Optional[str] = None) -> "Experiment":
         """The experiment to resume: `storage/name`, else the newest one made from the `space` config."""
-        root = Path(storage).resolve()
-        if name:
-            path = root / name
-        else:
-            stem = Path(space).stem if space else ""
-            candidates = sorted((p for p in root.glob(f"{stem}*") if (p / SWEEP_CONFIG).is_file()),
-                                key=lambda p: p.stat().st_mtime) if root.is_dir() else []
-            if not candidates:
-                raise ConfigError("--resume", str(root), "found no experiment there to resume (pass --storage and --name)")
-            path = candidates[-1]
-        if not (path / SWEEP_CONFIG).is_file():
-            raise ConfigError("--resume", str(path), f"is not an experiment folder (no {SWEEP_CONFIG})")
-        return cls(path)
+        try:
+            experiment = cls.create(storage, name) if name else cls._newest(storage, Path(space).stem if space else "")
+            experiment.download()
+        except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+            raise ConfigError("--storage", without_query(storage), f"cannot be read ({err})") from None
+        if not (experiment.path / SWEEP_CONFIG).is_file():
+            raise ConfigError("--resume", without_query(experiment.location),
+                              f"is not an experiment folder (no {SWEEP_CONFIG})")
+        return experiment
+
+    @classmethod
+    def _newest(cls, storage: str, stem: str) -> "Experiment":
+        filesystem, root = open_location(storage if is_uri(storage) else str(Path(storage).expanduser().resolve()))
+        folders = filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
+        configs = filesystem.get_file_info([f"{f.path}/{SWEEP_CONFIG}" for f in folders
+                                            if f.type == pafs.FileType.Directory and f.base_name.startswith(stem)])
+        found = sorted((c for c in configs if c.type == pafs.FileType.File), key=lambda c: c.mtime_ns or 0)
+        if not found:
+            raise ConfigError("--resume", without_query(storage), "found no experiment there to resume "
+                              "(pass --storage and --name)")
+        return cls.create(storage, PurePosixPath(found[-1].path).parent.name)
 
 
 def absolute_paths(cfg: ExperimentConfig) -> ExperimentConfig:

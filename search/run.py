@@ -16,9 +16,10 @@ from typing import Any, Optional, Sequence
 
 from data_pipeline.cache import DataError, PreparedData, prepare_cache
 from data_pipeline.schema import ConfigError, dump_yaml, parse_assignment, with_overrides
-from search.config import ExperimentConfig, load_config, resolve_param
-from search.experiment import Experiment, absolute_paths, write_sweep_info
-from search.layout import SWEEP_CONFIG
+from data_pipeline.uri import open_location, without_query
+from search.config import ExperimentConfig, StorageConfig, load_config, resolve_param
+from search.experiment import DRIVER_FILES, Experiment, absolute_paths, write_sweep_info
+from search.layout import SWEEP_CONFIG, SWEEP_INFO
 
 logger = logging.getLogger("search.run")
 
@@ -32,8 +33,8 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
                                 epilog="Example: python -m search.run --space configs/demo.yaml --smoke")
     p.add_argument("--space", help="sweep config YAML (data, model, train, search, resources, storage)")
     p.add_argument("--data", help="image root to use instead of data.source")
-    p.add_argument("--storage", help="folder where experiments are stored (on a multi-node cluster: a mount every "
-                   "node shares, with --set storage.shared=true)")
+    p.add_argument("--storage", help="where experiments are stored: a folder, or a URI such as s3://bucket/sweeps "
+                   "(on a multi-node cluster: a URI, or a mount every node shares with --set storage.shared=true)")
     p.add_argument("--name", help="experiment name (default: config name + time); with --resume, the one to resume")
     p.add_argument("--num-samples", type=int, help="number of trials")
     p.add_argument("--max-concurrent", type=int, help="trials running at once")
@@ -85,7 +86,7 @@ def cap_epochs(cfg: ExperimentConfig, limit: int, source: str) -> ExperimentConf
 def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Experiment]:
     """The validated config of this invocation and where its experiment lives."""
     if args.resume:
-        experiment = Experiment.locate(args.storage or "experiments", args.name, args.space)
+        experiment = Experiment.locate(args.storage or StorageConfig.path, args.name, args.space)
         cfg = load_config(str(experiment.path / SWEEP_CONFIG))
         return cfg, experiment
     if not args.space:
@@ -103,22 +104,22 @@ def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Exper
                           source=args.space)
     check_writable(cfg.storage.path)
     name = cfg.storage.name or f"{Path(args.space).stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    return cfg, Experiment(Path(cfg.storage.path) / name)
+    return cfg, Experiment.create(cfg.storage.path, name)
 
 
 def check_writable(storage_path: str) -> None:
-    """Refuse a storage folder that cannot be written, before Ray starts."""
-    if "://" in storage_path:
-        raise ConfigError("storage.path", storage_path, "must be a folder: object-store URIs (s3://, gs://) are not "
-                          "supported by search.run yet; use a path every node mounts and set storage.shared: true")
+    """Refuse storage that cannot be written (read-only, full, unreachable, no credentials) before Ray starts."""
     try:
-        Path(storage_path).mkdir(parents=True, exist_ok=True)
-        probe = Path(storage_path) / f".write-check-{os.getpid()}"
-        probe.write_bytes(b"ok")
-        probe.unlink()
-    except OSError as err:
-        raise ConfigError("storage.path", storage_path, f"is not writable ({err.strerror or err}): choose another "
-                          "folder with --storage PATH or storage.path") from None
+        filesystem, root = open_location(storage_path)
+        filesystem.create_dir(root, recursive=True)
+        probe = f"{root}/.write-check-{os.getpid()}"
+        with filesystem.open_output_stream(probe) as out:
+            out.write(b"ok")
+        filesystem.delete_file(probe)
+    except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        raise ConfigError("storage.path", without_query(storage_path), f"is not writable ({reason}): choose another "
+                          "place with --storage PATH|URI or storage.path") from None
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -159,9 +160,11 @@ def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData,
     if not resume:
         dump_yaml(cfg, experiment.path / SWEEP_CONFIG)
     write_sweep_info(experiment.path, cfg, data, finished=False)
-    tuner = build_tuner(cfg, experiment_dir=experiment.path, cache_path=data.path, resume=resume)
+    experiment.upload(SWEEP_CONFIG, SWEEP_INFO)
+    tuner = build_tuner(cfg, experiment, cache_path=data.path, resume=resume)
     tuner.fit()  # trials that fail are recorded, not raised: the summary reads how each one ended
     write_sweep_info(experiment.path, cfg, data, finished=True)
+    experiment.upload(*DRIVER_FILES)
     from search.summary import print_summary
 
     return print_summary(cfg, experiment, report=report)

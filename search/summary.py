@@ -1,10 +1,10 @@
 """What a finished sweep prints: how trials ended, the best configurations in the study's format, where it all is."""
 from __future__ import annotations
 
-import json
 import logging
 from collections import Counter
 
+from data_pipeline.uri import without_query
 from search.config import ExperimentConfig
 from search.experiment import Experiment
 from search.layout import REPORT_DIR, STATUS_FILE, STUDY_FILE
@@ -14,9 +14,10 @@ logger = logging.getLogger("search.run")
 
 
 def status_counts(experiment: Experiment) -> Counter:
-    """How many trials ended in each status (from `trial_status.json`)."""
-    path = experiment.path / STATUS_FILE
-    trials = json.loads(path.read_text()) if path.exists() else {}
+    """How many trials ended in each status (from `trial_status.json` in the experiment's storage)."""
+    from results.storage import open_experiment
+
+    trials = open_experiment(experiment.location, require=None).read_json(STATUS_FILE, default={})
     return Counter(entry.get("status", "running") for entry in trials.values())
 
 
@@ -25,21 +26,23 @@ def print_summary(cfg: ExperimentConfig, experiment: Experiment, *, report: bool
     from results.collect import collect
     from results.tables import leaderboard, to_markdown
 
+    where = without_query(experiment.location)
     counts = status_counts(experiment)
     total = sum(counts.values())
     parts = ", ".join(f"{s} {counts[s]}" for s in TRIAL_STATUSES if counts[s])
     print(f"\ntrials: {total} ({parts})")
-    collected = collect(str(experiment.path))
+    collected = collect(experiment.location)
     if collected.trials.empty or collected.epochs.empty:
-        print(f"no trial reported a result; see the error files under {experiment.path}")
+        print(f"no trial reported a result; see the error files under {where}")
         return 1
     print(f"\nbest configurations by {cfg.search.metric} ({cfg.search.metric_mode}):\n")
     print(to_markdown(leaderboard(collected, top=5)))
-    print(f"\nexperiment: {experiment.path}")
+    print(f"\nexperiment: {where}")
     print(f"optuna study: optuna-dashboard {experiment.path / STUDY_FILE}")
     if report:
         from results.report import write_report
 
-        html = write_report([str(experiment.path)], str(experiment.path / REPORT_DIR))
-        print(f"report: {html}")
+        html = write_report([experiment.location], str(experiment.path / REPORT_DIR))
+        experiment.upload(REPORT_DIR)
+        print(f"report: {html}" + (f" (and {where}/{REPORT_DIR}/)" if experiment.remote else ""))
     return 0

@@ -14,6 +14,7 @@ import threading
 import time
 from typing import Any, Callable, Mapping, Optional
 
+import ray
 from ray import tune
 
 from data_pipeline.schema import from_mapping
@@ -30,6 +31,8 @@ OOM_ENV = "EDGETUNE_OOM_AT_BATCH_SIZE"
 HANG_ENV = "EDGETUNE_HANG_AT_BATCH_SIZE"
 """Test hook: trials with this batch size hang, silent, after reporting their first epoch."""
 TIMED_OUT = "timed_out"
+NODE_ID = "node_id"
+"""Reported with every epoch: the Ray node that trained it (which node a slow or retried trial ran on)."""
 
 
 def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str) -> None:
@@ -61,10 +64,12 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
     history[0] = trainer.history
     _maybe_inject_oom_for_test(trainer, run.train.batch_size)
 
+    node_id = ray.get_runtime_context().get_node_id()
+
     def report(metrics: dict) -> None:
         with reporting, tempfile.TemporaryDirectory() as directory:
             trainer.save_checkpoint(directory)
-            tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(directory))
+            tune.report({**metrics, NODE_ID: node_id}, checkpoint=tune.Checkpoint.from_directory(directory))
         _maybe_fail_for_test(metrics)
         _maybe_hang_for_test(metrics, run.train.batch_size)
 

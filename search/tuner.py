@@ -8,17 +8,21 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import os
-from pathlib import Path
+from collections import Counter
+from pathlib import Path, PurePosixPath
 from typing import Any, Optional
 
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from data_pipeline.schema import to_mapping
+from data_pipeline.uri import without_query
 from model.names import STATUS, VAL_ACC, VAL_F1, VAL_LOSS
 from search.config import ExperimentConfig
-from search.layout import EPOCHS_FILE, STATUS_FILE
+from search.experiment import Experiment
+from search.layout import EPOCHS_FILE, STATUS_FILE, STUDY_FILE
 from search.searcher import make_searcher
 from search.space import planned_epochs
 from search.trainable import train_trial
@@ -44,28 +48,34 @@ def make_trainable(cfg: ExperimentConfig, cache_path: str) -> Any:
     return tune.with_resources(bound, {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
 
 
-def build_tuner(cfg: ExperimentConfig, *, experiment_dir: Path, cache_path: str, resume: bool = False) -> tune.Tuner:
-    """A Tuner for `cfg` stored at `experiment_dir` (storage path / name); `resume` restores it from there."""
+def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: str, resume: bool = False) -> tune.Tuner:
+    """A Tuner for `cfg` stored in `experiment`; `resume` restores it from there.
+
+    On a URI the filesystem is opened here (with its retry policy) and handed to Ray, so the URI's
+    connection options reach every trial with it.
+    """
     trainable = make_trainable(cfg, cache_path)
+    filesystem, path = experiment.filesystem() if experiment.remote else (None, str(experiment.path))
     if resume:
-        return tune.Tuner.restore(str(experiment_dir), trainable=trainable, resume_unfinished=True,
-                                  resume_errored=True)
+        return tune.Tuner.restore(path, trainable=trainable, resume_unfinished=True, resume_errored=True,
+                                  storage_filesystem=filesystem)
     search = cfg.search
     stop = {"time_total_s": search.trial_timeout_s} if search.trial_timeout_s else None
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(cfg, study_name=experiment_dir.name, study_dir=experiment_dir),
+            search_alg=make_searcher(cfg, study_name=experiment.name, study_dir=experiment.path),
             scheduler=make_scheduler(cfg),
             num_samples=search.num_samples,
             max_concurrent_trials=search.max_concurrent,
             reuse_actors=False,
         ),
         run_config=tune.RunConfig(
-            name=experiment_dir.name,
-            storage_path=str(experiment_dir.parent),
+            name=experiment.name,
+            storage_path=str(PurePosixPath(path).parent),
+            storage_filesystem=filesystem,
             stop=stop,
-            callbacks=[SweepRecorder(cfg)],
+            callbacks=[SweepRecorder(cfg, experiment.name), StudyUploader(experiment)],
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=2, checkpoint_score_attribute=search.metric,
@@ -91,19 +101,33 @@ def make_reporter(cfg: ExperimentConfig) -> tune.CLIReporter:
 
 
 class SweepRecorder(tune.Callback):
-    """Writes `trial_status.json` in the experiment as trials start, report and end (driver side).
+    """Records each trial's fate as trials start, report and end (driver side): in `trial_status.json`,
+    and as Ray metrics for the dashboard's Metrics view and Prometheus:
+
+        ray_edgetune_trials{experiment, status}   trials per status (running, completed, early_stopped, ...)
+        ray_edgetune_best_metric{experiment, metric}   the best value of the sweep's metric so far
 
     Ray knows a trial TERMINATED; only the trainer's last `status` and the planned epochs tell
     whether it completed, was stopped early by the scheduler, diverged or timed out.
     """
 
-    def __init__(self, cfg: ExperimentConfig):
+    def __init__(self, cfg: ExperimentConfig, name: str):
         self._cfg = cfg
+        self._name = name
         self._path: Optional[Path] = None
         self._trials: dict[str, dict] = {}
+        self._best: Optional[float] = None
+        self._gauges: Optional[tuple] = None
+
+    def __getstate__(self) -> dict:
+        return {**self.__dict__, "_gauges": None}  # Ray pickles callbacks with the Tuner; metrics stay in this process
 
     def setup(self, **info: Any) -> None:
         self._path = None  # resolved from the first trial: the experiment folder on this driver
+        from ray.util.metrics import Gauge
+
+        self._gauges = (Gauge("edgetune_trials", "Trials of the sweep per status", ("experiment", "status")),
+                        Gauge("edgetune_best_metric", "Best value of the sweep's metric so far", ("experiment", "metric")))
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._locate(trial)
@@ -118,6 +142,10 @@ class SweepRecorder(tune.Callback):
         entry = self._trials.setdefault(trial.trial_id, {"error": None, "params": dict(trial.config)})
         entry.update(epochs_run=int(result.get("training_iteration", 0)), trainer_status=result.get(STATUS),
                      time_total_s=float(result.get("time_total_s", 0.0)))
+        value = result.get(self._cfg.search.metric)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            better = max if self._cfg.search.metric_mode == "max" else min
+            self._best = value if self._best is None else better(self._best, value)
         self._save()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -169,11 +197,52 @@ class SweepRecorder(tune.Callback):
             f.write(json.dumps({"trial_id": trial.trial_id, **row}, default=str) + "\n")
 
     def _save(self) -> None:
+        self._export_metrics()
         if self._path is None:
             return
         tmp = self._path.with_suffix(".tmp")
         tmp.write_text(json.dumps(self._trials, indent=1, sort_keys=True, default=str))
         os.replace(tmp, self._path)
+
+    def _export_metrics(self) -> None:
+        if self._gauges is None:
+            return
+        trials, best = self._gauges
+        name = self._name
+        counts = Counter(entry.get("status", "running") for entry in self._trials.values())
+        for status in TRIAL_STATUSES:
+            trials.set(counts[status], tags={"experiment": name, "status": status})
+        if self._best is not None:
+            best.set(self._best, tags={"experiment": name, "metric": self._cfg.search.metric})
+
+
+class StudyUploader(tune.Callback):
+    """Sends the Optuna study to an experiment stored at a URI whenever it changes (trials start and end).
+
+    Ray uploads its own state; the study is the driver's file. A sweep killed between two uploads loses
+    at most the intermediate values of running trials, which re-report them when they resume.
+    """
+
+    def __init__(self, experiment: Experiment):
+        self._experiment = experiment
+
+    def _upload(self) -> None:
+        if not self._experiment.remote:
+            return
+        try:
+            self._experiment.upload(STUDY_FILE)
+        except OSError as err:  # the store is away for now: the next upload carries everything
+            logger.warning("warning: could not upload %s to %s (%s); retrying at the next trial event",
+                           STUDY_FILE, without_query(self._experiment.location), str(err).splitlines()[0])
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._upload()
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._upload()
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._upload()
 
 
 def _download(filesystem: Any, remote: str, local: Path) -> None:

@@ -67,3 +67,20 @@ def run_cli(*args: str, timeout: float = 600, env: dict | None = None, cwd: Path
     full_env = {**os.environ, "PYTHONPATH": str(ROOT), **(env or {})}
     return subprocess.run([sys.executable, *args], capture_output=True, text=True, timeout=timeout,
                           env=full_env, cwd=cwd or ROOT)
+
+
+@pytest.fixture(scope="session")
+def s3_server():
+    """One moto S3 server for the suite, on 127.0.0.1, with test credentials in the environment."""
+    pytest.importorskip("moto.server", reason="pip install 'moto[server]' (the test extra)")
+    from tests.s3 import S3Server, set_credentials
+
+    before = set_credentials()
+    server = S3Server()
+    yield server
+    server.stop()
+    for key, value in before.items():
+        if value is None:
+            os.environ.pop(key, None)
+        else:
+            os.environ[key] = value

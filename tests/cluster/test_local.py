@@ -2,18 +2,34 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import socket
+import subprocess
+import sys
 import textwrap
+import urllib.error
+import urllib.request
 from pathlib import Path
 
+import psutil
 import pytest
 
-from cluster.local import LocalClusterSpec, ClusterError, _belongs, cluster_processes, head_command, worker_command
-from tests.conftest import run_cli
+from cluster.local import (ClusterError, LocalClusterSpec, _belongs, cluster_processes, head_command, token_path,
+                           worker_command, worker_mirror)
+from data_pipeline.cache import MIRROR_ENV
+from data_pipeline.uri import join
+from results.collect import collect
+from results.storage import open_experiment
+from search.layout import EPOCHS_FILE, STATUS_FILE
+from tests.conftest import ROOT, run_cli
+from tests.s3 import wait_for
 
 # Away from Ray's defaults (6379, 8265, 10001) and from `cluster.local`'s own (6380, 8266, 20001).
-PORT, DASHBOARD_PORT, CLIENT_PORT = 6397, 8297, 20097
+PORT, DASHBOARD_PORT, CLIENT_PORT, METRICS_PORT = 6397, 8297, 20097, 8298
 AUTH = {"RAY_AUTH_MODE": "token"}
+SPEC = LocalClusterSpec(port=PORT, dashboard_port=DASHBOARD_PORT, client_port=CLIENT_PORT, metrics_port=METRICS_PORT,
+                        temp_dir=f"/tmp/ray_et_test_{PORT}")
 
 
 def test_help_names_every_verb():
@@ -91,13 +107,17 @@ PROBE = textwrap.dedent("""
 
 
 @pytest.fixture(scope="module")
-def local_cluster(tmp_path_factory):
-    """`cluster.local up --workers 2` on test ports; `down` at the end whatever happens."""
+def local_cluster(tmp_path_factory, s3_server):
+    """`cluster.local up --workers 2` on test ports; `down` at the end whatever happens.
+
+    The nodes get the S3 test credentials in their environment, as cloud nodes get an instance profile.
+    """
     tmp = tmp_path_factory.mktemp("cluster")
     state = tmp / "state.json"
     base = ("-m", "cluster.local", "--state", str(state))
     up = run_cli(*base, "up", "--workers", "2", "--port", str(PORT), "--dashboard-port", str(DASHBOARD_PORT),
-                 "--client-port", str(CLIENT_PORT), "--temp-dir", f"/tmp/ray_et_test_{PORT}", timeout=180)
+                 "--client-port", str(CLIENT_PORT), "--metrics-port", str(METRICS_PORT),
+                 "--temp-dir", f"/tmp/ray_et_test_{PORT}", env=s3_server.env, timeout=180)
     try:
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
         yield {"state": state, "base": base, "stdout": up.stdout, "address": f"127.0.0.1:{PORT}", "tmp": tmp}
@@ -145,17 +165,98 @@ def test_local_storage_on_a_multi_node_cluster_is_refused(local_cluster, tmp_pat
 
 
 @pytest.mark.integration
-def test_smoke_sweep_runs_on_the_cluster(local_cluster, clothing_root):
-    tmp = local_cluster["tmp"]
-    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
-                   "--address", local_cluster["address"], "--storage", str(tmp / "exp"), "--name", "x",
-                   "--no-report", "--set", f"data.cache_dir={tmp / 'cache'}", "--set", "storage.shared=true",
-                   env={**AUTH, "RAY_ADDRESS": local_cluster["address"]}, timeout=400)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    assert f"attached to the Ray cluster at {local_cluster['address']}" in proc.stdout + proc.stderr
-    status = json.loads((tmp / "exp" / "x" / "trial_status.json").read_text())
-    assert len(status) == 2, status
-    assert all(s["status"] in ("completed", "early_stopped") for s in status.values()), status
+def test_dashboard_refuses_requests_without_the_token_and_listens_on_loopback_only(local_cluster):
+    jobs = f"http://127.0.0.1:{DASHBOARD_PORT}/api/jobs/"  # the job API: arbitrary code for whoever reaches it
+    with pytest.raises(urllib.error.HTTPError) as refused:
+        urllib.request.urlopen(jobs, timeout=10)
+    assert refused.value.code in (401, 403), refused.value
+    token = token_path().read_text().strip()
+    with urllib.request.urlopen(urllib.request.Request(jobs, headers={"Authorization": f"Bearer {token}"}),
+                                timeout=10) as ok:
+        assert ok.status == 200
+    listening = [c.laddr.ip for c in psutil.net_connections(kind="tcp")
+                 if c.status == psutil.CONN_LISTEN and c.laddr.port == DASHBOARD_PORT]
+    assert listening and set(listening) == {"127.0.0.1"}, listening
+
+
+@pytest.mark.integration
+def test_sweep_on_s3_survives_a_killed_worker_node(local_cluster, clothing_root, s3_server, tmp_path):
+    """Trials on both workers, the data cache from S3 once per node, one worker's raylet SIGKILLed
+    mid-sweep: every trial still finishes, the interrupted ones from their checkpoints; meanwhile the
+    sweep's progress shows on the head's metrics endpoint."""
+    s3 = s3_server
+    s3.bucket("cluster")
+    storage, name, remote = s3.uri("cluster/sweeps"), "nodes", "cluster/sweeps/nodes"
+    cmd = [sys.executable, "-m", "search.run", "--space", "configs/demo.yaml", "--data", str(clothing_root),
+           "--address", local_cluster["address"], "--num-samples", "4", "--max-concurrent", "2", "--max-epochs", "4",
+           "--storage", storage, "--name", name, "--no-report", "--set", "search.scheduler.type=fifo",
+           "--set", "data.max_per_class=20", "--set", f"data.cache_dir={s3.uri('cluster/cache')}"]
+    log = tmp_path / "sweep.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
+                                env={**os.environ, "PYTHONPATH": str(ROOT), **AUTH, **s3.env})
+    try:
+        wait_for(lambda: len(trials_with_checkpoints(s3, remote)) >= 2 or proc.poll() is not None, 300,
+                 "a checkpoint from a trial on each worker")
+        assert proc.poll() is None, log.read_text()[-3000:]
+        victim = worker_raylet(index=1)
+        victim.send_signal(signal.SIGKILL)
+        progress: dict[str, float] = {}
+        wait_for(lambda: progress.update(sweep_metrics(name)) or progress.get("completed", 0) >= 1
+                 or proc.poll() is not None, 300, "ray_edgetune_trials on the metrics endpoint")
+        assert progress.get("completed", 0) >= 1, f"no progress metrics while the sweep ran: {progress}"
+        assert proc.wait(timeout=600) == 0, log.read_text()[-4000:]
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert "attached to the Ray cluster" in log.read_text()
+    store = open_experiment(join(storage, name))
+    status = store.read_json(STATUS_FILE)
+    assert len(status) == 4 and all(s["status"] == "completed" for s in status.values()), status
+    rows = [json.loads(line) for line in store.read_text(EPOCHS_FILE).splitlines()]
+    assert len({r["node_id"] for r in rows}) == 2, "trials ran on one node only"
+    restored = [r for r in rows if r["iterations_since_restore"] < r["training_iteration"]]
+    assert restored, "no trial continued from a checkpoint after its node was killed"
+    collected = collect(join(storage, name))
+    planned = dict(zip(collected.trials["trial_id"], collected.trials["epochs_planned"]))
+    for trial_id, epochs in collected.epochs.groupby("trial_id"):
+        assert sorted(epochs["epoch"]) == list(range(1, planned[trial_id] + 1)), f"trial {trial_id} lost or repeated epochs"
+    runs = len({(r["trial_id"], r["pid"]) for r in rows})  # a retried trial runs in a new process
+    for index in (1, 2):  # each worker fetched the cache from S3 once, however many trials it ran
+        mirror = Path(worker_mirror(SPEC, index))
+        assert len(list(mirror.glob("*/manifest.json"))) == 1 and not list(mirror.glob(".tmp-*")), list(mirror.iterdir())
+    assert runs > 2, f"{runs} trial runs on 2 nodes cannot show the cache is fetched once per node"
+
+
+def trials_with_checkpoints(s3, experiment: str) -> set[str]:
+    return {f.split("/")[0] for f in s3.files(experiment) if "/checkpoint_" in f}
+
+
+def worker_raylet(index: int):
+    """The raylet process of worker `index` (found by the cache mirror `cluster.local` gave it)."""
+    mirror = worker_mirror(SPEC, index)
+    for proc in cluster_processes(SPEC.root, PORT):
+        try:
+            if proc.name() == "raylet" and proc.environ().get(MIRROR_ENV) == mirror:
+                return proc
+        except psutil.Error:
+            continue
+    raise AssertionError(f"no raylet with {MIRROR_ENV}={mirror}")
+
+
+def sweep_metrics(experiment: str) -> dict[str, float]:
+    """ray_edgetune_trials{experiment=...} per status, from the head's Prometheus endpoint ({} if unreachable)."""
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{METRICS_PORT}/metrics", timeout=5) as response:
+            text = response.read().decode()
+    except OSError:
+        return {}
+    found = {}
+    for line in text.splitlines():
+        if line.startswith("ray_edgetune_trials{") and f'experiment="{experiment}"' in line:
+            status = line.split('status="')[1].split('"')[0]
+            found[status] = float(line.rsplit(" ", 1)[1])
+    return found
 
 
 @pytest.mark.integration

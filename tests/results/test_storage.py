@@ -4,8 +4,10 @@ from __future__ import annotations
 import socket
 
 import pyarrow.fs as pafs
+import pyarrow.parquet as pq
 import pytest
 
+from data_pipeline.uri import open_location, without_query
 from results.collect import collect, save_parquet
 from results.storage import ExperimentStore
 from results.study import param_importances
@@ -47,7 +49,9 @@ def test_collect_from_s3_matches_local(s3_experiment, exp_a):
     trials_uri, _ = save_parquet(remote)
     s3, root = pafs.FileSystem.from_uri(s3_experiment)
     assert s3.get_file_info(f"{root}/results/trials.parquet").size > 0
-    assert trials_uri.endswith("/results/trials.parquet")
+    assert without_query(trials_uri) == "s3://sweeps/exp_a/results/trials.parquet"
+    filesystem, path = open_location(trials_uri)  # the returned URI reopens
+    assert pq.read_table(path, filesystem=filesystem).num_rows == len(remote.trials)
 
 
 def test_local_copy_of_a_remote_folder(exp_a, tmp_path):

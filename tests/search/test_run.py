@@ -148,7 +148,7 @@ def _safe_statuses(experiment: Path) -> dict:
     (("lr: {type: float, low: 1.0e-4", "lr: {type: float, low: 0.5"), "search.space.lr.low"),
     (("optimizer: {type: categorical, choices: [adam,", "optimizer: {type: categorical, choices: [lion,"), "search.space.optimizer"),
     (("source: ../shared/datasets/clothing-small", "source: /nonexistent/photos"), "data.source"),
-    (("  path: experiments", "  path: s3://bucket/experiments"), "storage.path"),
+    (("  path: experiments", "  path: s3://bucket/sweeps?endpoint_override=127.0.0.1:9&scheme=http"), "storage.path"),
 ])
 def test_bad_config_fails_before_ray_with_one_line(tmp_path, edit, field):
     text = (ROOT / "configs" / "demo.yaml").read_text()

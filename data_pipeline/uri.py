@@ -1,0 +1,43 @@
+"""Storage locations: a local folder, or a pyarrow filesystem URI such as s3://bucket/prefix.
+
+An S3-compatible server's options ride in the URI's query, as pyarrow reads them
+(`s3://sweeps/exp?endpoint_override=127.0.0.1:9000&scheme=http&region=us-east-1`), so one string names
+the place on every node. `join` keeps the query at the end; `open_location` adds a patient retry policy,
+so a store that restarts for a few seconds costs retries, not the sweep.
+"""
+from __future__ import annotations
+
+from urllib.parse import urlsplit, urlunsplit
+
+import pyarrow.fs as pafs
+
+S3_ATTEMPTS = 10
+"""Attempts per S3 request (AWS standard retry: backoff doubling from 0.1 s up to 20 s, about 45 s in all)."""
+
+
+def is_uri(location: str) -> bool:
+    return "://" in str(location)
+
+
+def join(location: str, *parts: str) -> str:
+    """`location/part/...`; for a URI the parts go into its path, before its query."""
+    if not is_uri(location):
+        return "/".join([str(location).rstrip("/"), *parts])
+    split = urlsplit(location)
+    return urlunsplit(split._replace(path="/".join([split.path.rstrip("/"), *parts])))
+
+
+def without_query(location: str) -> str:
+    """The location for messages and listings: the URI without its connection options."""
+    return urlunsplit(urlsplit(location)._replace(query="")) if is_uri(location) else str(location)
+
+
+def open_location(location: str) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and the path on it; raises ValueError (pyarrow's ArrowInvalid) or OSError when unusable."""
+    if not is_uri(location):
+        return pafs.LocalFileSystem(), str(location)
+    filesystem, path = pafs.FileSystem.from_uri(location)
+    if isinstance(filesystem, pafs.S3FileSystem):
+        _, (options,) = filesystem.__reduce__()  # every constructor argument from_uri resolved
+        filesystem = pafs.S3FileSystem(**options, retry_strategy=pafs.AwsStandardS3RetryStrategy(S3_ATTEMPTS))
+    return filesystem, path

@@ -1,0 +1,73 @@
+"""A sweep stored on S3 (a real S3-compatible server on 127.0.0.1): written there, read back by results,
+riding out a restart of the store, and resumed after SIGKILL from what S3 holds alone."""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+
+import pytest
+
+from data_pipeline.cache import MIRROR_ENV
+from data_pipeline.uri import join
+from results.collect import collect
+from results.storage import open_experiment
+from search.experiment import Experiment
+from search.layout import EPOCHS_FILE, REPORT_DIR, STATUS_FILE, STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
+from tests.conftest import ROOT, run_cli
+from tests.s3 import wait_for
+
+pytestmark = pytest.mark.integration
+
+OUTAGE_S = 8
+"""How long the store is down mid-sweep (within the ~45 s the S3 retry policy rides out)."""
+
+
+def trials_with_checkpoints(s3, experiment: str) -> set[str]:
+    return {f.split("/")[0] for f in s3.files(experiment) if "/checkpoint_" in f}
+
+
+def test_sweep_on_s3_rides_out_a_store_restart_and_resumes_from_s3_alone(s3_server, clothing_root, tmp_path):
+    s3 = s3_server
+    s3.bucket("sweeps"), s3.bucket("caches")
+    storage, name = s3.uri("sweeps/edgetune"), "s3run"
+    remote = "sweeps/edgetune/s3run"
+    env = {**os.environ, "PYTHONPATH": str(ROOT), **s3.env, MIRROR_ENV: str(tmp_path / "mirror")}
+    cmd = [sys.executable, "-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+           "--num-samples", "4", "--max-epochs", "3", "--storage", storage, "--name", name, "--no-report",
+           "--set", "search.scheduler.type=fifo", "--set", f"data.cache_dir={s3.uri('caches/clothing')}"]
+    log = tmp_path / "first-run.log"
+    with log.open("w") as out:
+        proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=out, stderr=subprocess.STDOUT, env=env)
+    try:
+        wait_for(lambda: trials_with_checkpoints(s3, remote) or proc.poll() is not None, 300, "a first checkpoint on S3")
+        assert proc.poll() is None, log.read_text()[-3000:]
+        s3.stop()
+        time.sleep(OUTAGE_S)
+        s3.start()
+        wait_for(lambda: len(trials_with_checkpoints(s3, remote)) >= 3 or proc.poll() is not None, 300,
+                 "a third trial's checkpoint after the store came back")
+        assert proc.poll() is None, "the sweep ended during the outage:\n" + log.read_text()[-3000:]
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)  # the driver and its local Ray, mid-sweep
+        proc.wait()
+    assert {SWEEP_CONFIG, SWEEP_INFO, STUDY_FILE} <= set(s3.files(remote)), s3.files(remote)
+
+    shutil.rmtree(Experiment(join(storage, name)).path, ignore_errors=True)  # resume from what S3 holds alone
+    resumed = run_cli("-m", "search.run", "--resume", "--storage", storage, "--name", name,
+                      env={**s3.env, MIRROR_ENV: str(tmp_path / "mirror")}, timeout=600)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+
+    store = open_experiment(join(storage, name))
+    status = store.read_json(STATUS_FILE)
+    assert len(status) == 4 and all(s["status"] == "completed" for s in status.values()), status
+    collected = collect(join(storage, name))
+    assert len(collected.trials) == 4 and collected.trials["checkpoint"].notna().all()
+    planned = dict(zip(collected.trials["trial_id"], collected.trials["epochs_planned"]))
+    for trial_id, epochs in collected.epochs.groupby("trial_id"):
+        assert sorted(epochs["epoch"]) == list(range(1, planned[trial_id] + 1)), f"trial {trial_id} lost or repeated epochs"
+    assert store.exists(EPOCHS_FILE) and store.exists(REPORT_DIR, "report.html")
+    assert "report:" in resumed.stdout and "s3://sweeps/edgetune/s3run/report/" in resumed.stdout
