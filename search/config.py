@@ -167,8 +167,9 @@ class StorageConfig:
     """Where the experiment (results, checkpoints, Optuna study, report) is stored."""
 
     path: str = "experiments"
-    """A folder; on a multi-node cluster one every node mounts (then set `shared: true`). Object-store URIs
-    (s3://) are not supported by search.run yet (results.collect reads them)."""
+    """A folder, or a pyarrow filesystem URI (s3://bucket/prefix, gs://bucket/prefix; an S3-compatible
+    server's options in the query: ?endpoint_override=host:port&scheme=http). On a multi-node cluster a URI,
+    or a folder every node mounts (then set `shared: true`)."""
     name: Optional[str] = None
     """Experiment name; None derives one from the config file name and the time."""
     shared: bool = False

@@ -175,3 +175,28 @@ def test_read_only_storage_is_one_clear_error(tmp_path, session_tmp, clothing_ro
     assert proc.returncode == 2, proc.stderr[-3000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert "Traceback" not in proc.stderr and "storage.path" in last, proc.stderr[-3000:]
+
+
+def test_full_storage_is_one_clear_error_before_ray(tmp_path, session_tmp, clothing_root):
+    """A storage disk with no space left (a 64 KiB tmpfs, filled) is refused before Ray or any trial starts."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting a small tmpfs to fill needs root")
+    full = tmp_path / "full"
+    full.mkdir()
+    done = subprocess.run(["mount", "-t", "tmpfs", "-o", "size=64k", "tmpfs", str(full)], capture_output=True)
+    if done.returncode != 0:
+        pytest.skip(f"cannot mount a tmpfs here: {done.stderr.decode().strip()}")
+    try:
+        with pytest.raises(OSError):
+            with (full / "filler").open("wb") as filler:
+                while True:
+                    filler.write(b"\0" * 4096)
+                    filler.flush()
+        proc = run_cli(*_sweep_args(full / "exp", "full", clothing_root, session_tmp / "cache"), timeout=300)
+    finally:
+        subprocess.run(["umount", str(full)], check=False)
+    assert proc.returncode == 2, proc.stderr[-3000:]
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr, proc.stderr[-3000:]
+    assert "storage.path" in lines[0] and "No space left on device" in lines[0], lines[0]
+    assert "ray" not in proc.stdout.lower()
