@@ -9,7 +9,10 @@ from pathlib import Path
 
 import torch
 
-BENCHMARKS = ("benchmarks.data_path", "benchmarks.trial_overhead", "benchmarks.gpu_check")
+BENCHMARKS = (
+    "benchmarks.data_path", "benchmarks.trial_overhead", "benchmarks.slot_use", "benchmarks.search_efficiency",
+    "benchmarks.gpu_check",
+)
 OUT = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 
 

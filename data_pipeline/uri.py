@@ -32,12 +32,15 @@ def without_query(location: str) -> str:
     return urlunsplit(urlsplit(location)._replace(query="")) if is_uri(location) else str(location)
 
 
-def open_location(location: str) -> tuple[pafs.FileSystem, str]:
-    """The filesystem and the path on it; raises ValueError (pyarrow's ArrowInvalid) or OSError when unusable."""
+def open_location(location: str, attempts: int = S3_ATTEMPTS) -> tuple[pafs.FileSystem, str]:
+    """The filesystem and the path on it; raises ValueError (pyarrow's ArrowInvalid) or OSError when unusable.
+
+    `attempts` per S3 request: fewer for a quick check that should fail fast (a wrong endpoint).
+    """
     if not is_uri(location):
         return pafs.LocalFileSystem(), str(location)
     filesystem, path = pafs.FileSystem.from_uri(location)
     if isinstance(filesystem, pafs.S3FileSystem):
         _, (options,) = filesystem.__reduce__()  # every constructor argument from_uri resolved
-        filesystem = pafs.S3FileSystem(**options, retry_strategy=pafs.AwsStandardS3RetryStrategy(S3_ATTEMPTS))
+        filesystem = pafs.S3FileSystem(**options, retry_strategy=pafs.AwsStandardS3RetryStrategy(attempts))
     return filesystem, path

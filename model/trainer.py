@@ -95,6 +95,8 @@ class Trainer:
         self.loss_weight = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=self.device)
         self.epoch = 0
         self.history: list[dict] = []
+        self.first_batch_ts: Optional[float] = None
+        """Wall-clock time (time.time()) this process's first training batch reached the model."""
         self.status = "running"
         self._val_confusion: Optional[torch.Tensor] = None
 
@@ -159,7 +161,7 @@ class Trainer:
         metrics.update({EPOCH: self.epoch, LR: max(self.scheduler.get_last_lr()),
                         "epoch_time_s": time.perf_counter() - start,
                         "images_per_s": seen / train_s if train_s > 0 else 0.0,
-                        "epochs_planned": self.cfg.train.epochs})
+                        "epochs_planned": self.cfg.train.epochs, "first_batch_ts": self.first_batch_ts})
         self.history.append(metrics)
         log.info("epoch %d/%d %s", self.epoch, self.cfg.train.epochs,
                  " ".join(f"{k}={v:.4g}" for k, v in metrics.items() if isinstance(v, float)))
@@ -172,6 +174,8 @@ class Trainer:
         seen = 0
         indices = self.plan.epoch_indices(self.epoch)
         for x, y in self.train_loader.iterate(indices, epoch=self.epoch):
+            if self.first_batch_ts is None:
+                self.first_batch_ts = time.time()
             loss = self._step(x, y)
             loss_sum += loss.detach() * y.shape[0]
             seen += y.shape[0]

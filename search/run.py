@@ -110,7 +110,7 @@ def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Exper
 def check_writable(storage_path: str) -> None:
     """Refuse storage that cannot be written (read-only, full, unreachable, no credentials) before Ray starts."""
     try:
-        filesystem, root = open_location(storage_path)
+        filesystem, root = open_location(storage_path, attempts=2)  # a wrong endpoint fails in seconds
         filesystem.create_dir(root, recursive=True)
         probe = f"{root}/.write-check-{os.getpid()}"
         with filesystem.open_output_stream(probe) as out:

@@ -36,7 +36,7 @@ def test_missing_data_exits_2(tmp_path):
 def test_trains_well_above_chance(clothing_root, session_tmp, tmp_path):
     out = tmp_path / "run"
     proc = run_cli("-m", "model.train", "--config", str(CONFIG), "--data", str(clothing_root), "--out", str(out),
-                   "--threads", "1", "--set", f"data.cache_dir={session_tmp / 'train_cache'}", "--test")
+                   "--threads", "2", "--set", f"data.cache_dir={session_tmp / 'train_cache'}", "--test")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))

@@ -1,0 +1,195 @@
+"""`python -m search.study configs/study/study.yaml`: the study's comparison, run by the system, as one command.
+
+A study file names a base sweep config, a grid of settings to compare (EdgeNet mode x balancing x
+backbone, say), the seeds, and optionally `set:` overrides applied to every cell. Every cell x seed is one short sweep, all on one Ray; a cell already
+finished is skipped, so a study that was stopped picks up where it was (an unfinished cell runs again
+from its start). At the end it writes, into the study's storage folder:
+
+    study.md, study.csv   per cell: best validation macro-F1 and accuracy, mean and standard deviation over
+                          seeds, and the difference to the grid's first cell with the same other settings
+    report/               every cell's tables and one HTML report (results.report)
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import logging
+import math
+import os
+import statistics
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import yaml
+
+from data_pipeline.cache import DataError
+from data_pipeline.schema import ConfigError
+from search.config import ExperimentConfig, load_config
+from search.experiment import Experiment, absolute_paths
+from search.layout import REPORT_DIR, SWEEP_INFO
+
+logger = logging.getLogger("search.study")
+
+SHORT = {"model.edgenet.mode": "edge", "data.balance.strategy": "bal", "model.backbone": ""}
+"""How a grid key appears in cell names (test_vit-edge_residual-bal_hybrid-s0)."""
+
+
+@dataclass(frozen=True)
+class Study:
+    """A study file: the base config, the grid, the seeds, where the cells go."""
+
+    path: str
+    base: str
+    grid: dict[str, list]
+    seeds: tuple[int, ...]
+    storage: str
+    overrides: dict[str, Any]
+
+    @classmethod
+    def load(cls, path: str) -> "Study":
+        try:
+            raw = yaml.safe_load(Path(path).read_text())
+        except OSError as err:
+            raise ConfigError(path, rule=f"cannot be read ({err.strerror})") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(path, rule=f"is not valid YAML ({str(err).splitlines()[0]})") from None
+        if not isinstance(raw, dict):
+            raise ConfigError(path, rule="must be a mapping with base, grid, seeds and storage")
+        unknown = sorted(set(raw) - {"base", "grid", "seeds", "storage", "set"})
+        if unknown:
+            raise ConfigError(unknown[0], rule="is not a study key (base, grid, seeds, storage, set)", source=path)
+        overrides = raw.get("set") or {}
+        if not isinstance(overrides, dict):
+            raise ConfigError("set", overrides, "must map config keys to values", source=path)
+        grid = raw.get("grid")
+        if not isinstance(grid, dict) or not grid or not all(isinstance(v, list) and v for v in grid.values()):
+            raise ConfigError("grid", grid, "must map config keys to non-empty lists of values", source=path)
+        seeds = raw.get("seeds", [0])
+        if not isinstance(seeds, list) or not seeds or not all(isinstance(s, int) for s in seeds):
+            raise ConfigError("seeds", seeds, "must be a non-empty list of integers", source=path)
+        base = Path(path).parent / str(raw.get("base", ""))
+        if not base.is_file():
+            raise ConfigError("base", raw.get("base"), "must name a sweep config next to the study file", source=path)
+        return cls(path=path, base=str(base), grid={str(k): list(v) for k, v in grid.items()}, seeds=tuple(seeds),
+                   storage=str(raw.get("storage", "experiments/study")), overrides=dict(overrides))
+
+    def cells(self) -> list[dict[str, Any]]:
+        """Every combination of the grid's values, in grid order (the first is the baseline)."""
+        keys = list(self.grid)
+        return [dict(zip(keys, values)) for values in itertools.product(*self.grid.values())]
+
+    def configs(self, seeds: Sequence[int]) -> list[tuple[dict, int, ExperimentConfig]]:
+        """(cell, seed, validated config) for every run; all checked before any runs."""
+        out = []
+        for cell in self.cells():
+            for seed in seeds:
+                overrides = {**self.overrides, **cell, "search.sampler.seed": seed, "train.seed": seed, "storage.path": self.storage,
+                             "storage.name": cell_name(cell, seed)}
+                out.append((cell, seed, absolute_paths(load_config(self.base, overrides))))
+        return out
+
+
+def cell_name(cell: dict[str, Any], seed: int) -> str:
+    parts = [f"{SHORT.get(k, k.rsplit('.', 1)[-1])}{'_' if SHORT.get(k, k) else ''}{v}" for k, v in cell.items()]
+    return "-".join([*parts, f"s{seed}"])
+
+
+def finished(experiment: Experiment) -> bool:
+    info = experiment.path / SWEEP_INFO
+    return info.is_file() and bool(json.loads(info.read_text()).get("finished_at"))
+
+
+def run_study(study: Study, seeds: Sequence[int]) -> list[tuple[dict, int, Experiment]]:
+    """Run every cell x seed not finished yet; returns them all with their experiments."""
+    from search.run import prepare_data, run_sweep
+    from search.ray_session import check_resources_exist, start_ray
+
+    runs = study.configs(seeds)
+    done = []
+    started = False
+    for index, (cell, seed, cfg) in enumerate(runs, start=1):
+        experiment = Experiment.create(cfg.storage.path, cfg.storage.name)
+        done.append((cell, seed, experiment))
+        if finished(experiment):
+            print(f"[{index}/{len(runs)}] {experiment.name}: finished before, skipped", flush=True)
+            continue
+        print(f"[{index}/{len(runs)}] {experiment.name}", flush=True)
+        data = prepare_data(cfg)
+        if not started:
+            start_ray(None)
+            check_resources_exist(cfg.resources.cpu, cfg.resources.gpu, attached=False)
+            started = True
+        run_sweep(cfg, experiment, data, resume=False, report=False)
+    return done
+
+
+def summarise(study: Study, runs: list[tuple[dict, int, Experiment]]) -> str:
+    """study.md / study.csv and the report of every cell; returns the Markdown table."""
+    import pandas as pd
+
+    from results.collect import collect
+    from results.report import write_report
+    from results.tables import to_markdown
+
+    rows = []
+    for cell, seed, experiment in runs:
+        trials = collect(str(experiment.path)).trials
+        rows.append({**cell, "seed": seed, "best_val_f1": float(trials["best_val_f1"].max()),
+                     "best_val_acc": float(trials["best_val_acc"].max()), "epochs": int(trials["epochs_run"].sum())})
+    frame = pd.DataFrame(rows)
+    keys = list(study.grid)
+    table = []
+    for cell in study.cells():
+        mine = frame[(frame[keys] == pd.Series(cell)).all(axis=1)]
+        baseline = _baseline(study, cell)
+        base_rows = frame[(frame[keys] == pd.Series(baseline)).all(axis=1)]
+        table.append({**cell, "seeds": len(mine),
+                      "best val macro-F1": _mean_sd(mine["best_val_f1"]),
+                      "vs baseline": f"{mine['best_val_f1'].mean() - base_rows['best_val_f1'].mean():+.3f}",
+                      "best val acc": _mean_sd(mine["best_val_acc"]), "epochs trained": int(mine["epochs"].sum())})
+    out = Path(study.storage)
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / "study.csv", index=False)
+    markdown = to_markdown(pd.DataFrame(table))
+    (out / "study.md").write_text(f"# {Path(study.path).name}\n\n{markdown}\n")
+    html = write_report([str(e.path) for _, _, e in runs], str(out / REPORT_DIR))
+    print(f"\n{markdown}\n\nper seed: {out / 'study.csv'}\nreport: {html}")
+    return markdown
+
+
+def _baseline(study: Study, cell: dict[str, Any]) -> dict[str, Any]:
+    """The cell with the first value of every compared key except the last one (backbones compare apart)."""
+    keys = list(study.grid)
+    return {k: (cell[k] if k == keys[-1] else study.grid[k][0]) for k in keys}
+
+
+def _mean_sd(values: Any) -> str:
+    values = [float(v) for v in values if not math.isnan(float(v))]
+    if not values:
+        return "-"
+    sd = statistics.stdev(values) if len(values) > 1 else 0.0
+    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(message)s")
+    parser = argparse.ArgumentParser(prog="python -m search.study", description=__doc__.splitlines()[0])
+    parser.add_argument("study", help="study file (e.g. configs/study/study.yaml)")
+    parser.add_argument("--seeds", type=int, nargs="+", help="run only these seeds (default: the study's)")
+    args = parser.parse_args(argv)
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    try:
+        study = Study.load(args.study)
+        runs = run_study(study, args.seeds or study.seeds)
+    except (ConfigError, DataError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    summarise(study, runs)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,66 @@
+"""`python -m search.study`: a grid of short sweeps on one Ray, finished cells skipped, one comparison table."""
+from __future__ import annotations
+
+import csv
+
+import pytest
+
+from search.study import Study, cell_name, run_study
+from tests.conftest import ROOT, run_cli
+
+TINY = """
+base: {base}
+grid:
+  model.edgenet.mode: ["off", residual]
+seeds: [0]
+storage: {storage}
+set:
+  data.max_per_class: 8
+  data.cache_dir: {cache}
+  search.num_samples: 1
+  search.max_concurrent: 1
+  search.space.epochs.choices: [1]
+  search.points_to_evaluate: []
+"""
+
+
+def write_study(tmp_path, cache, **changes) -> str:
+    text = TINY.format(base=ROOT / "configs" / "study" / "base.yaml", storage=tmp_path / "study", cache=cache)
+    for old, new in changes.items():
+        text = text.replace(old, new)
+    path = tmp_path / "study.yaml"
+    path.write_text(text)
+    return str(path)
+
+
+def test_the_shipped_study_has_the_issues_grid():
+    study = Study.load(str(ROOT / "configs" / "study" / "study.yaml"))
+    assert len(study.cells()) == 18 and study.seeds == (0, 1, 2)
+    assert study.cells()[0] == {"model.edgenet.mode": "off", "data.balance.strategy": "none", "model.backbone": "test_vit"}
+    assert cell_name(study.cells()[-1], 2) == "edge_residual-bal_class_weighted_loss-test_convnext-s2"
+    assert len(study.configs([0])) == 18  # every cell's config validates
+
+
+@pytest.mark.parametrize("old, new, words", [
+    ("seeds: [0]", "seeds: zero", "seeds is 'zero'"),
+    ("grid:", "gird:", "gird is not a study key"),
+    ('["off", residual]', '["off", sideways]', "model.edgenet.mode"),
+])
+def test_bad_study_file_is_one_line_exit_2(tmp_path, session_tmp, old, new, words):
+    proc = run_cli("-m", "search.study", write_study(tmp_path, session_tmp / "cache", **{old: new}), timeout=120)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert len(proc.stderr.strip().splitlines()) == 1 and words in proc.stderr, proc.stderr
+
+
+@pytest.mark.integration
+def test_study_runs_every_cell_then_skips_finished_ones(tmp_path, session_tmp, capsys):
+    path = write_study(tmp_path, session_tmp / "cache")
+    first = run_cli("-m", "search.study", path, timeout=600)
+    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
+    rows = list(csv.DictReader((tmp_path / "study" / "study.csv").open()))
+    assert [r["model.edgenet.mode"] for r in rows] == ["off", "residual"] and all(float(r["best_val_f1"]) >= 0 for r in rows)
+    table = (tmp_path / "study" / "study.md").read_text()
+    assert "vs baseline" in table and "+0.000" in table  # the baseline against itself
+    assert (tmp_path / "study" / "report" / "report.html").is_file()
+    again = run_study(Study.load(path), seeds=[0])  # no Ray needed: every cell is finished
+    assert capsys.readouterr().out.count("finished before, skipped") == 2 and len(again) == 2
