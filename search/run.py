@@ -164,7 +164,12 @@ def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData,
     tuner = build_tuner(cfg, experiment, cache_path=data.path, resume=resume)
     tuner.fit()  # trials that fail are recorded, not raised: the summary reads how each one ended
     write_sweep_info(experiment.path, cfg, data, finished=True)
-    experiment.upload(*DRIVER_FILES)
+    try:
+        experiment.upload(*DRIVER_FILES)
+    except OSError as err:  # the results are in the store already; only the driver's last copies are missing
+        logger.warning("warning: could not upload %s to %s (%s); they are in %s, and --resume uploads them",
+                       ", ".join(DRIVER_FILES), without_query(experiment.location), str(err).splitlines()[0],
+                       experiment.path)
     from search.summary import print_summary
 
     return print_summary(cfg, experiment, report=report)

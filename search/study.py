@@ -1,9 +1,9 @@
 """`python -m search.study configs/study/study.yaml`: the study's comparison, run by the system, as one command.
 
 A study file names a base sweep config, a grid of settings to compare (EdgeNet mode x balancing x
-backbone, say), the seeds, and optionally `set:` overrides applied to every cell. Every cell x seed is one short sweep, all on one Ray; a cell already
-finished is skipped, so a study that was stopped picks up where it was (an unfinished cell runs again
-from its start). At the end it writes, into the study's storage folder:
+backbone, say), the seeds, and optionally `set:` overrides applied to every cell. Every cell x seed is
+one short sweep, all on one Ray (local, or a cluster with --address). Run again, a study skips the
+cells that finished and resumes the one that was interrupted. At the end it writes, into `<storage>/summary/`:
 
     study.md, study.csv   per cell: best validation macro-F1 and accuracy, mean and standard deviation over
                           seeds, and the difference to the grid's first cell with the same other settings
@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import itertools
-import json
 import logging
 import math
 import os
@@ -33,6 +32,8 @@ from search.layout import REPORT_DIR, SWEEP_INFO
 
 logger = logging.getLogger("search.study")
 
+SUMMARY = "summary"
+"""The folder beside the cells that holds study.md, study.csv and report/."""
 SHORT = {"model.edgenet.mode": "edge", "data.balance.strategy": "bal", "model.backbone": ""}
 """How a grid key appears in cell names (test_vit-edge_residual-bal_hybrid-s0)."""
 
@@ -86,8 +87,8 @@ class Study:
         out = []
         for cell in self.cells():
             for seed in seeds:
-                overrides = {**self.overrides, **cell, "search.sampler.seed": seed, "train.seed": seed, "storage.path": self.storage,
-                             "storage.name": cell_name(cell, seed)}
+                overrides = {**self.overrides, **cell, "search.sampler.seed": seed, "train.seed": seed,
+                             "storage.path": self.storage, "storage.name": cell_name(cell, seed)}
                 out.append((cell, seed, absolute_paths(load_config(self.base, overrides))))
         return out
 
@@ -97,32 +98,47 @@ def cell_name(cell: dict[str, Any], seed: int) -> str:
     return "-".join([*parts, f"s{seed}"])
 
 
-def finished(experiment: Experiment) -> bool:
-    info = experiment.path / SWEEP_INFO
-    return info.is_file() and bool(json.loads(info.read_text()).get("finished_at"))
+def sweep_state(experiment: Experiment) -> str:
+    """"finished", "started" (Ray Tune can restore it) or "new"."""
+    from ray import tune
+
+    from results.storage import ExperimentError, open_experiment
+
+    try:
+        info = open_experiment(experiment.location).read_json(SWEEP_INFO, default={})
+    except ExperimentError:
+        return "new"
+    if info.get("finished_at"):
+        return "finished"
+    filesystem, path = experiment.filesystem() if experiment.remote else (None, str(experiment.path))
+    return "started" if tune.Tuner.can_restore(path, storage_filesystem=filesystem) else "new"
 
 
-def run_study(study: Study, seeds: Sequence[int]) -> list[tuple[dict, int, Experiment]]:
-    """Run every cell x seed not finished yet; returns them all with their experiments."""
-    from search.run import prepare_data, run_sweep
-    from search.ray_session import check_resources_exist, start_ray
+def run_study(study: Study, seeds: Sequence[int], address: Optional[str] = None) -> list[tuple[dict, int, Experiment]]:
+    """Run every cell x seed not finished yet (resuming an interrupted one); returns them all."""
+    from search.run import check_writable, prepare_data, run_sweep
+    from search.ray_session import check_resources_exist, check_storage_reaches_every_node, start_ray
 
     runs = study.configs(seeds)
+    check_writable(runs[0][2].storage.path)
     done = []
-    started = False
+    nodes = 0
     for index, (cell, seed, cfg) in enumerate(runs, start=1):
         experiment = Experiment.create(cfg.storage.path, cfg.storage.name)
         done.append((cell, seed, experiment))
-        if finished(experiment):
+        state = sweep_state(experiment)
+        if state == "finished":
             print(f"[{index}/{len(runs)}] {experiment.name}: finished before, skipped", flush=True)
             continue
-        print(f"[{index}/{len(runs)}] {experiment.name}", flush=True)
+        print(f"[{index}/{len(runs)}] {experiment.name}{' (resumed)' if state == 'started' else ''}", flush=True)
         data = prepare_data(cfg)
-        if not started:
-            start_ray(None)
-            check_resources_exist(cfg.resources.cpu, cfg.resources.gpu, attached=False)
-            started = True
-        run_sweep(cfg, experiment, data, resume=False, report=False)
+        if not nodes:
+            nodes = start_ray(address)
+            check_resources_exist(cfg.resources.cpu, cfg.resources.gpu, attached=bool(address))
+            check_storage_reaches_every_node(cfg.storage.path, cfg.data.cache_dir, cfg.storage.shared, nodes)
+        if state == "started":
+            experiment.download()
+        run_sweep(cfg, experiment, data, resume=state == "started", report=False)
     return done
 
 
@@ -136,7 +152,7 @@ def summarise(study: Study, runs: list[tuple[dict, int, Experiment]]) -> str:
 
     rows = []
     for cell, seed, experiment in runs:
-        trials = collect(str(experiment.path)).trials
+        trials = collect(experiment.location).trials
         rows.append({**cell, "seed": seed, "best_val_f1": float(trials["best_val_f1"].max()),
                      "best_val_acc": float(trials["best_val_acc"].max()), "epochs": int(trials["epochs_run"].sum())})
     frame = pd.DataFrame(rows)
@@ -150,12 +166,14 @@ def summarise(study: Study, runs: list[tuple[dict, int, Experiment]]) -> str:
                       "best val macro-F1": _mean_sd(mine["best_val_f1"]),
                       "vs baseline": f"{mine['best_val_f1'].mean() - base_rows['best_val_f1'].mean():+.3f}",
                       "best val acc": _mean_sd(mine["best_val_acc"]), "epochs trained": int(mine["epochs"].sum())})
-    out = Path(study.storage)
+    summary = Experiment.create(study.storage, SUMMARY)  # a local folder; for a URI, a mirror uploaded there
+    out = summary.path
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / "study.csv", index=False)
     markdown = to_markdown(pd.DataFrame(table))
     (out / "study.md").write_text(f"# {Path(study.path).name}\n\n{markdown}\n")
-    html = write_report([str(e.path) for _, _, e in runs], str(out / REPORT_DIR))
+    html = write_report([e.location for _, _, e in runs], str(out / REPORT_DIR))
+    summary.upload("study.md", "study.csv", REPORT_DIR)
     print(f"\n{markdown}\n\nper seed: {out / 'study.csv'}\nreport: {html}")
     return markdown
 
@@ -179,11 +197,12 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m search.study", description=__doc__.splitlines()[0])
     parser.add_argument("study", help="study file (e.g. configs/study/study.yaml)")
     parser.add_argument("--seeds", type=int, nargs="+", help="run only these seeds (default: the study's)")
+    parser.add_argument("--address", help="Ray cluster to attach to (default: $RAY_ADDRESS, else a local Ray)")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     try:
         study = Study.load(args.study)
-        runs = run_study(study, args.seeds or study.seeds)
+        runs = run_study(study, args.seeds or study.seeds, args.address)
     except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -57,10 +57,10 @@ def test_study_runs_every_cell_then_skips_finished_ones(tmp_path, session_tmp, c
     path = write_study(tmp_path, session_tmp / "cache")
     first = run_cli("-m", "search.study", path, timeout=600)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    rows = list(csv.DictReader((tmp_path / "study" / "study.csv").open()))
+    rows = list(csv.DictReader((tmp_path / "study" / "summary" / "study.csv").open()))
     assert [r["model.edgenet.mode"] for r in rows] == ["off", "residual"] and all(float(r["best_val_f1"]) >= 0 for r in rows)
-    table = (tmp_path / "study" / "study.md").read_text()
+    table = (tmp_path / "study" / "summary" / "study.md").read_text()
     assert "vs baseline" in table and "+0.000" in table  # the baseline against itself
-    assert (tmp_path / "study" / "report" / "report.html").is_file()
+    assert (tmp_path / "study" / "summary" / "report" / "report.html").is_file()
     again = run_study(Study.load(path), seeds=[0])  # no Ray needed: every cell is finished
     assert capsys.readouterr().out.count("finished before, skipped") == 2 and len(again) == 2
