@@ -107,7 +107,7 @@ def collect(experiment: str) -> Collected:
     store = open_experiment(experiment)
     meta = store.read_json(SWEEP_INFO, default={})
     if not isinstance(meta, dict):
-        raise ExperimentError(f"{store.uri}/sweep.json: must hold a JSON object, not {type(meta).__name__}")
+        raise ExperimentError(f"{store.shown}/sweep.json: must hold a JSON object, not {type(meta).__name__}")
     sweep, config = _load_sweep_config(store)
     status_file = store.read_json(STATUS_FILE, default={}) or {}
     logged = _epoch_log(store)
@@ -194,7 +194,7 @@ def _read_result_rows(store: ExperimentStore, dirname: str) -> list[dict]:
         try:
             rows.append(json.loads(line))
         except json.JSONDecodeError:  # the last line of a running trial may be half written
-            log.warning("%s/%s/result.json: skipping a line that is not JSON", store.uri, dirname)
+            log.warning("%s/%s/result.json: skipping a line that is not JSON", store.shown, dirname)
     return rows
 
 
@@ -376,15 +376,15 @@ def _checkpoint(store: ExperimentStore, dirname: str, epochs: pd.DataFrame, best
 def _load_sweep_config(store: ExperimentStore) -> tuple[dict, Optional[RunConfig]]:
     """sweep.yaml as a mapping, and its data / model / train sections as a RunConfig (None if they do not load)."""
     if not store.exists(SWEEP_CONFIG):
-        log.warning("%s: no sweep.yaml; hyperparameters not searched are left empty", store.uri)
+        log.warning("%s: no sweep.yaml; hyperparameters not searched are left empty", store.shown)
         return {}, None
     path, temporary = store.local_copy(SWEEP_CONFIG)
     try:
         raw = load_yaml(path)
         sections = {k: v for k, v in raw.items() if k not in SWEEP_ONLY_SECTIONS}
-        return raw, from_mapping(RunConfig, sections, source=f"{store.uri}/sweep.yaml")
+        return raw, from_mapping(RunConfig, sections, source=f"{store.shown}/sweep.yaml")
     except ConfigError as err:
-        log.warning("%s: sweep.yaml does not load (%s); hyperparameters not searched are left empty", store.uri, err)
+        log.warning("%s: sweep.yaml does not load (%s); hyperparameters not searched are left empty", store.shown, err)
         return {}, None
     finally:
         drop_local_copy(path, temporary)

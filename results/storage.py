@@ -14,7 +14,7 @@ from typing import Any, Optional
 
 import pyarrow.fs as pafs
 
-from data_pipeline.uri import is_uri, open_location
+from data_pipeline.uri import is_uri, open_location, without_query
 from search.layout import SWEEP_INFO
 
 
@@ -29,7 +29,12 @@ class ExperimentStore:
     fs: pafs.FileSystem
     root: str
     uri: str
-    """The location as the user gave it (for messages)."""
+    """The location as the user gave it, connection options included (to open it again)."""
+
+    @property
+    def shown(self) -> str:
+        """The location for messages: a URI without its query (which may carry options or keys)."""
+        return without_query(self.uri)
 
     def path(self, *parts: str) -> str:
         return "/".join([self.root.rstrip("/"), *parts])
@@ -51,7 +56,7 @@ class ExperimentStore:
         try:
             return json.loads(self.read_text(*parts))
         except (json.JSONDecodeError, UnicodeDecodeError) as err:
-            raise ExperimentError(f"{self.uri}/{'/'.join(parts)}: not valid JSON ({err})") from None
+            raise ExperimentError(f"{self.shown}/{'/'.join(parts)}: not valid JSON ({err})") from None
 
     def write_text(self, text: str, *parts: str) -> None:
         self.fs.create_dir(self.path(*parts[:-1]), recursive=True)
@@ -97,11 +102,11 @@ def open_experiment(location: str, require: Optional[str] = SWEEP_INFO) -> Exper
     try:
         fs, root = open_location(location if is_uri(location) else str(Path(location).resolve()))
     except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
-        raise ExperimentError(f"{location}: cannot open the experiment location ({err})") from None
+        raise ExperimentError(f"{without_query(location)}: cannot open the experiment location ({err})") from None
     store = ExperimentStore(fs=fs, root=root, uri=location.rstrip("/"))
     if not store.is_dir():
-        raise ExperimentError(f"{location}: experiment directory not found")
+        raise ExperimentError(f"{without_query(location)}: experiment directory not found")
     if require and not store.exists(require):
-        raise ExperimentError(f"{location}: not an experiment directory (no {require}; "
+        raise ExperimentError(f"{without_query(location)}: not an experiment directory (no {require}; "
                               "pass <storage path>/<experiment name> as written by `python -m search.run`)")
     return store

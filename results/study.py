@@ -28,7 +28,7 @@ def load_study(collected: Collected) -> Optional[Any]:
         names = optuna.get_all_study_names(storage)
         name = collected.name if collected.name in names else (names[0] if len(names) == 1 else None)
         if name is None:
-            log.warning("%s: no study named %r in %s (found %s)", store.uri, collected.name, STUDY_FILE, names)
+            log.warning("%s: no study named %r in %s (found %s)", store.shown, collected.name, STUDY_FILE, names)
             return None
         study = optuna.load_study(study_name=name, storage=storage)
         study.trials  # noqa: B018 -- read everything now: the temporary copy is removed below

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+import getpass
 import json
+import logging
 import os
-import shutil
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
@@ -20,9 +21,12 @@ from data_pipeline.uri import is_uri, join, open_location, without_query
 from search.config import ExperimentConfig, resolve_param
 from search.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
 
+logger = logging.getLogger(__name__)
 
-MIRROR_ROOT = Path(tempfile.gettempdir()) / "edgetune-sweeps"
-"""Where the driver keeps its files of a sweep stored at a URI (the same path on every machine)."""
+
+MIRROR_ROOT = Path(tempfile.gettempdir()) / f"edgetune-sweeps-{getpass.getuser()}"
+"""Where the driver keeps its files of a sweep stored at a URI (per user: the study file of a resumed
+sweep is found by location, not by this path; search.searcher.StudyFile)."""
 DRIVER_FILES = (SWEEP_CONFIG, SWEEP_INFO, STUDY_FILE)
 """The sweep's own files a resumed driver needs back (Ray brings back its own state and the trial status)."""
 
@@ -73,16 +77,36 @@ class Experiment:
                                 destination_filesystem=filesystem)
 
     def download(self) -> None:
-        """Bring the driver's files back from the experiment's storage into a clean `path`."""
+        """Bring the driver's files back from the experiment's storage into `path`.
+
+        A local copy newer than the stored one is kept (its upload failed: the next upload sends it),
+        and each file is replaced only once it has fully arrived.
+        """
         if not self.remote:
             return
         filesystem, root = self.filesystem()
-        shutil.rmtree(self.path, ignore_errors=True)
-        self.path.mkdir(parents=True)
+        self.path.mkdir(parents=True, exist_ok=True)
         for name in DRIVER_FILES:
-            if filesystem.get_file_info(f"{root}/{name}").type == pafs.FileType.File:
-                pafs.copy_files(f"{root}/{name}", str(self.path / name), source_filesystem=filesystem,
-                                destination_filesystem=pafs.LocalFileSystem())
+            stored, local = filesystem.get_file_info(f"{root}/{name}"), self.path / name
+            if stored.type != pafs.FileType.File:
+                continue
+            if local.is_file() and stored.mtime_ns and local.stat().st_mtime_ns >= stored.mtime_ns:
+                continue
+            partial = local.with_name(f".{name}.download")
+            pafs.copy_files(f"{root}/{name}", str(partial), source_filesystem=filesystem,
+                            destination_filesystem=pafs.LocalFileSystem())
+            os.replace(partial, local)
+
+    def try_upload(self, *names: str) -> bool:
+        """`upload`, with a failure logged as a warning instead of raised: for uploads that a later one repeats."""
+        try:
+            self.upload(*names)
+        except OSError as err:
+            logger.warning("warning: could not upload %s to %s (%s); they are in %s, and the next upload "
+                           "(or --resume) sends them", ", ".join(names), without_query(self.location),
+                           str(err).splitlines()[0], self.path)
+            return False
+        return True
 
     @classmethod
     def locate(cls, storage: str, name: Optional[str], space: Optional[str] = None) -> "Experiment":
@@ -90,6 +114,8 @@ class Experiment:
         try:
             experiment = cls.create(storage, name) if name else cls._newest(storage, Path(space).stem if space else "")
             experiment.download()
+        except ConfigError:
+            raise
         except (OSError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
             raise ConfigError("--storage", without_query(storage), f"cannot be read ({err})") from None
         if not (experiment.path / SWEEP_CONFIG).is_file():

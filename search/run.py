@@ -18,8 +18,8 @@ from data_pipeline.cache import DataError, PreparedData, prepare_cache
 from data_pipeline.schema import ConfigError, dump_yaml, parse_assignment, with_overrides
 from data_pipeline.uri import open_location, without_query
 from search.config import ExperimentConfig, StorageConfig, load_config, resolve_param
-from search.experiment import DRIVER_FILES, Experiment, absolute_paths, write_sweep_info
-from search.layout import SWEEP_CONFIG, SWEEP_INFO
+from search.experiment import Experiment, absolute_paths, write_sweep_info
+from search.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
 
 logger = logging.getLogger("search.run")
 
@@ -142,7 +142,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except ConfigError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    return run_sweep(cfg, experiment, data, resume=args.resume, report=not args.no_report)
+    try:
+        return run_sweep(cfg, experiment, data, resume=args.resume, report=not args.no_report)
+    except ConfigError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
 
 
 def prepare_data(cfg: ExperimentConfig) -> PreparedData:
@@ -156,20 +160,21 @@ def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData,
     """Run (or resume) the sweep, then summarise it; the exit code of the command."""
     from search.tuner import build_tuner
 
-    experiment.path.mkdir(parents=True, exist_ok=True)
-    if not resume:
-        dump_yaml(cfg, experiment.path / SWEEP_CONFIG)
+    try:
+        experiment.path.mkdir(parents=True, exist_ok=True)
+        if not resume:
+            dump_yaml(cfg, experiment.path / SWEEP_CONFIG)
+            experiment.upload(SWEEP_CONFIG)  # once: its time in the store is when the sweep began (--resume: newest)
+    except OSError as err:
+        reason = getattr(err, "strerror", None) or str(err).splitlines()[0]
+        raise ConfigError("storage.path", without_query(cfg.storage.path), f"cannot hold the sweep's files ({reason}; "
+                          f"local copy: {experiment.path})") from None
     write_sweep_info(experiment.path, cfg, data, finished=False)
-    experiment.upload(SWEEP_CONFIG, SWEEP_INFO)
+    experiment.try_upload(SWEEP_INFO)
     tuner = build_tuner(cfg, experiment, cache_path=data.path, resume=resume)
     tuner.fit()  # trials that fail are recorded, not raised: the summary reads how each one ended
     write_sweep_info(experiment.path, cfg, data, finished=True)
-    try:
-        experiment.upload(*DRIVER_FILES)
-    except OSError as err:  # the results are in the store already; only the driver's last copies are missing
-        logger.warning("warning: could not upload %s to %s (%s); they are in %s, and --resume uploads them",
-                       ", ".join(DRIVER_FILES), without_query(experiment.location), str(err).splitlines()[0],
-                       experiment.path)
+    experiment.try_upload(SWEEP_INFO, STUDY_FILE)
     from search.summary import print_summary
 
     return print_summary(cfg, experiment, report=report)

@@ -21,6 +21,7 @@ from ray.tune.search.optuna import OptunaSearch
 
 from model.names import STATUS
 from search.config import ExperimentConfig, SamplerConfig
+from search.experiment import Experiment
 from search.layout import STUDY_FILE
 from search.space import define_by_run
 
@@ -95,8 +96,26 @@ def open_study_storage(experiment_dir: str | Path) -> JournalStorage:
     return JournalStorage(JournalFileBackend(str(Path(experiment_dir) / STUDY_FILE)))
 
 
-def make_searcher(cfg: ExperimentConfig, study_name: str, study_dir: str | Path) -> PruneAwareOptunaSearch:
-    """The searcher of a sweep, its Optuna study stored in `study_dir`."""
+class StudyFile(JournalFileBackend):
+    """The study journal of the experiment at `location`, pickled by that location, not by its file path.
+
+    Ray pickles the searcher (and with it this backend) into the experiment. For a sweep stored at a URI
+    the journal lives in the driver's local mirror, whose path depends on the machine and user: unpickled
+    by a resumed driver, the backend opens that driver's own mirror copy.
+    """
+
+    def __init__(self, location: str):
+        self._location = location
+        folder = Experiment(location).path
+        folder.mkdir(parents=True, exist_ok=True)
+        super().__init__(str(folder / STUDY_FILE))
+
+    def __reduce__(self) -> tuple:
+        return StudyFile, (self._location,)
+
+
+def make_searcher(cfg: ExperimentConfig, experiment: Experiment) -> PruneAwareOptunaSearch:
+    """The searcher of a sweep, its Optuna study stored with the experiment."""
     points = [dict(point) for point in cfg.search.points_to_evaluate]
     return PruneAwareOptunaSearch(
         space=define_by_run(cfg.search.space),
@@ -104,7 +123,7 @@ def make_searcher(cfg: ExperimentConfig, study_name: str, study_dir: str | Path)
         mode=cfg.search.metric_mode,
         points_to_evaluate=points or None,
         sampler=make_sampler(cfg.search.sampler, cfg.search.max_concurrent),
-        study_name=study_name,
-        storage=open_study_storage(study_dir),
+        study_name=experiment.name,
+        storage=JournalStorage(StudyFile(experiment.location)),
         prune_stopped=cfg.search.sampler.prune_stopped,
     )

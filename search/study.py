@@ -134,7 +134,8 @@ def run_study(study: Study, seeds: Sequence[int], address: Optional[str] = None)
         data = prepare_data(cfg)
         if not nodes:
             nodes = start_ray(address)
-            check_resources_exist(cfg.resources.cpu, cfg.resources.gpu, attached=bool(address))
+            check_resources_exist(cfg.resources.cpu, cfg.resources.gpu,
+                                  attached=bool(address or os.environ.get("RAY_ADDRESS")))
             check_storage_reaches_every_node(cfg.storage.path, cfg.data.cache_dir, cfg.storage.shared, nodes)
         if state == "started":
             experiment.download()
@@ -200,13 +201,20 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--address", help="Ray cluster to attach to (default: $RAY_ADDRESS, else a local Ray)")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    from results.storage import ExperimentError
+
     try:
         study = Study.load(args.study)
         runs = run_study(study, args.seeds or study.seeds, args.address)
     except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    summarise(study, runs)
+    try:
+        summarise(study, runs)
+    except (ExperimentError, OSError) as err:
+        print(f"error: the cells ran, but their summary failed: {str(err).splitlines()[0]} "
+              "(run the command again to retry it)", file=sys.stderr)
+        return 1
     return 0
 
 

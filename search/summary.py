@@ -43,6 +43,6 @@ def print_summary(cfg: ExperimentConfig, experiment: Experiment, *, report: bool
         from results.report import write_report
 
         html = write_report([experiment.location], str(experiment.path / REPORT_DIR))
-        experiment.upload(REPORT_DIR)
-        print(f"report: {html}" + (f" (and {where}/{REPORT_DIR}/)" if experiment.remote else ""))
+        uploaded = experiment.remote and experiment.try_upload(REPORT_DIR)
+        print(f"report: {html}" + (f" (and {where}/{REPORT_DIR}/)" if uploaded else ""))
     return 0

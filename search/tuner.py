@@ -18,7 +18,6 @@ from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
 from data_pipeline.schema import to_mapping
-from data_pipeline.uri import without_query
 from model.names import STATUS, VAL_ACC, VAL_F1, VAL_LOSS
 from search.config import ExperimentConfig
 from search.experiment import Experiment
@@ -51,8 +50,9 @@ def make_trainable(cfg: ExperimentConfig, cache_path: str) -> Any:
 def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: str, resume: bool = False) -> tune.Tuner:
     """A Tuner for `cfg` stored in `experiment`; `resume` restores it from there.
 
-    On a URI the filesystem is opened here (with its retry policy) and handed to Ray, so the URI's
-    connection options reach every trial with it.
+    On a URI the filesystem is opened here and handed to Ray, so the URI's connection options reach every
+    trial with it (the driver's copy keeps the 10-attempt retry policy; the trials' unpickled copies
+    get pyarrow's default of 3, since pickling drops it).
     """
     trainable = make_trainable(cfg, cache_path)
     filesystem, path = experiment.filesystem() if experiment.remote else (None, str(experiment.path))
@@ -64,7 +64,7 @@ def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: st
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(cfg, study_name=experiment.name, study_dir=experiment.path),
+            search_alg=make_searcher(cfg, experiment),
             scheduler=make_scheduler(cfg),
             num_samples=search.num_samples,
             max_concurrent_trials=search.max_concurrent,
@@ -122,6 +122,10 @@ class SweepRecorder(tune.Callback):
     def __getstate__(self) -> dict:
         return {**self.__dict__, "_gauges": None}  # Ray pickles callbacks with the Tuner; metrics stay in this process
 
+    def __setstate__(self, state: dict) -> None:
+        # A sweep started by an older version pickled fewer fields; resuming it must not fail on them.
+        self.__dict__.update({"_name": "", "_best": None, "_gauges": None, **state})
+
     def setup(self, **info: Any) -> None:
         self._path = None  # resolved from the first trial: the experiment folder on this driver
         from ray.util.metrics import Gauge
@@ -142,10 +146,7 @@ class SweepRecorder(tune.Callback):
         entry = self._trials.setdefault(trial.trial_id, {"error": None, "params": dict(trial.config)})
         entry.update(epochs_run=int(result.get("training_iteration", 0)), trainer_status=result.get(STATUS),
                      time_total_s=float(result.get("time_total_s", 0.0)))
-        value = result.get(self._cfg.search.metric)
-        if isinstance(value, (int, float)) and math.isfinite(value):
-            better = max if self._cfg.search.metric_mode == "max" else min
-            self._best = value if self._best is None else better(self._best, value)
+        self._track_best(result)
         self._save()
 
     def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
@@ -185,6 +186,15 @@ class SweepRecorder(tune.Callback):
                       staging / EPOCHS_FILE)
         if self._path.exists():
             self._trials = {**json.loads(self._path.read_text()), **self._trials}
+        if (staging / EPOCHS_FILE).exists():  # the best value so far includes the epochs of the first run
+            for line in (staging / EPOCHS_FILE).read_text().splitlines():
+                self._track_best(json.loads(line))
+
+    def _track_best(self, result: dict) -> None:
+        value = result.get(self._cfg.search.metric)
+        if isinstance(value, (int, float)) and math.isfinite(value):
+            better = max if self._cfg.search.metric_mode == "max" else min
+            self._best = value if self._best is None else better(self._best, value)
 
     def _append_epoch(self, trial: Any, result: dict) -> None:
         """One line per reported epoch in `epochs.jsonl`, append-only: Ray rewrites a restored trial's
@@ -227,13 +237,8 @@ class StudyUploader(tune.Callback):
         self._experiment = experiment
 
     def _upload(self) -> None:
-        if not self._experiment.remote:
-            return
-        try:
-            self._experiment.upload(STUDY_FILE)
-        except OSError as err:  # the store is away for now: the next upload carries everything
-            logger.warning("warning: could not upload %s to %s (%s); retrying at the next trial event",
-                           STUDY_FILE, without_query(self._experiment.location), str(err).splitlines()[0])
+        if self._experiment.remote:
+            self._experiment.try_upload(STUDY_FILE)  # the store away for now: the next upload carries everything
 
     def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._upload()

@@ -5,6 +5,7 @@ from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
 from search.config import SamplerConfig, load_config
+from search.experiment import Experiment
 from search.searcher import PruneAwareOptunaSearch, make_sampler, make_searcher, open_study_storage
 from search.space import define_by_run
 
@@ -69,11 +70,11 @@ def test_tpe_starts_with_at_least_as_many_random_trials_as_slots(concurrency, st
 
 def test_study_is_stored_in_the_experiment_and_known_points_run_first(tmp_path):
     cfg = load_config("configs/demo.yaml")
-    searcher = make_searcher(cfg, study_name="exp", study_dir=tmp_path)
+    searcher = make_searcher(cfg, Experiment(str(tmp_path / "exp")))
     first = searcher.suggest("t0")
     assert first == dict(cfg.search.points_to_evaluate[0])
-    study = optuna.load_study(study_name="exp", storage=open_study_storage(tmp_path))
-    assert len(study.trials) == 1 and (tmp_path / "optuna.journal").is_file()
+    study = optuna.load_study(study_name="exp", storage=open_study_storage(tmp_path / "exp"))
+    assert len(study.trials) == 1 and (tmp_path / "exp" / "optuna.journal").is_file()
 
 
 def test_a_resumed_searcher_skips_trials_the_study_already_closed(tmp_path):
@@ -81,7 +82,7 @@ def test_a_resumed_searcher_skips_trials_the_study_already_closed(tmp_path):
     import pickle
 
     cfg = load_config("configs/demo.yaml")
-    searcher = make_searcher(cfg, study_name="exp", study_dir=tmp_path)
+    searcher = make_searcher(cfg, Experiment(str(tmp_path / "exp")))
     searcher.suggest("t0")
     searcher.on_trial_result("t0", epoch(1, 0.2, "running"))
     snapshot = pickle.dumps(searcher.__dict__)           # Tune's last experiment snapshot
@@ -93,3 +94,27 @@ def test_a_resumed_searcher_skips_trials_the_study_already_closed(tmp_path):
     restored.on_trial_complete("t0", epoch(2, 0.3, "completed"))
     (trial,) = restored._ot_study.get_trials(deepcopy=False)
     assert trial.state == TrialState.COMPLETE and trial.value == 0.3
+
+
+def test_a_study_on_a_uri_is_unpickled_onto_this_machines_mirror(tmp_path, monkeypatch):
+    """Ray pickles the searcher; a driver resuming elsewhere (another user, another temp dir) must open
+    its own mirror of the journal, not the path the first driver had."""
+    import pickle
+
+    import search.experiment as experiment_module
+
+    location = "s3://bucket/sweeps/exp?endpoint_override=127.0.0.1:9&scheme=http"
+    monkeypatch.setattr(experiment_module, "MIRROR_ROOT", tmp_path / "first")
+    (tmp_path / "first" / "s3" / "bucket" / "sweeps" / "exp").mkdir(parents=True)
+    searcher = make_searcher(load_config("configs/demo.yaml"), Experiment(location))
+    searcher.suggest("t0")
+    state = pickle.dumps(searcher.__dict__)
+    monkeypatch.setattr(experiment_module, "MIRROR_ROOT", tmp_path / "second")
+    second = tmp_path / "second" / "s3" / "bucket" / "sweeps" / "exp"
+    second.mkdir(parents=True)
+    (second / "optuna.journal").write_bytes((tmp_path / "first" / second.relative_to(tmp_path / "second") / "optuna.journal").read_bytes())
+    restored = PruneAwareOptunaSearch.__new__(PruneAwareOptunaSearch)
+    restored.__dict__.update(pickle.loads(state))
+    restored.on_trial_complete("t0", epoch(1, 0.25, "completed"))
+    study = optuna.load_study(study_name="exp", storage=open_study_storage(second))
+    assert [t.state for t in study.trials] == [TrialState.COMPLETE]
