@@ -51,10 +51,14 @@ def main(argv: list[str] | None = None) -> str:
         "busy / (slots x first start..last end) | command to first batch (s) |\n"
         "|---|---:|---:|---:|---:|---:|---:|\n" + rows + "\n"
         f"Slot use over the whole command, warm cache: **{warm['use_command']:.2f}** [target >= 0.90: "
-        f"**{'met' if met else 'missed'}**]. Between the first trial's start and the last trial's end the slots are "
-        f"{warm['use_trials']:.0%} busy; the rest of the command is Python and Ray start-up, the cache check, "
-        "and the summary at the end, which a short CPU sweep cannot amortise. The cold run adds decoding the "
-        f"photos once ({cold['first_batch_s'] - warm['first_batch_s']:+.1f} s to the first batch).\n"
+        f"**{'met' if met else 'missed'}**]. Profile: between the first trial's start and the last trial's end the "
+        f"slots are {warm['use_trials']:.0%} busy. The gaps are trial start-ups: every trial gets a fresh Ray worker "
+        "process (`reuse_actors=False`, so that a hung or out-of-memory trial's process ends with it), which imports "
+        "torch, timm and Ray before the trainable's clock starts; with trials of about "
+        f"{warm['busy_s'] / TRIALS:.0f} s at this scale that start-up is a large share, on GPU-scale trials (minutes "
+        "to hours) it is not. Outside that span the command starts Python and Ray, checks the cache and writes the "
+        "summary, which a sweep of a few minutes cannot amortise. The cold run adds decoding the photos once "
+        f"({cold['first_batch_s'] - warm['first_batch_s']:+.1f} s to the first batch).\n"
     )
     print(section)
     return section

@@ -39,6 +39,8 @@ def test_the_shipped_study_has_the_issues_grid():
     assert study.cells()[0] == {"model.edgenet.mode": "off", "data.balance.strategy": "none", "model.backbone": "test_vit"}
     assert cell_name(study.cells()[-1], 2) == "edge_residual-bal_class_weighted_loss-test_convnext-s2"
     assert len(study.configs([0])) == 18  # every cell's config validates
+    gpu = Study.load(str(ROOT / "configs" / "study" / "gpu.yaml"))  # the one docs/STUDY.md names for GPUs
+    assert len(gpu.configs([0])) == 12 and gpu.storage.startswith("s3://")
 
 
 @pytest.mark.parametrize("old, new, words", [
