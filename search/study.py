@@ -187,10 +187,9 @@ def _baseline(study: Study, cell: dict[str, Any]) -> dict[str, Any]:
 
 def _mean_sd(values: Any) -> str:
     values = [float(v) for v in values if not math.isnan(float(v))]
-    if not values:
-        return "-"
-    sd = statistics.stdev(values) if len(values) > 1 else 0.0
-    return f"{statistics.mean(values):.3f} ± {sd:.3f}"
+    if len(values) < 2:  # no spread to show from one seed
+        return f"{values[0]:.3f}" if values else "-"
+    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
