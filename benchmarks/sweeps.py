@@ -60,8 +60,3 @@ def run_sweep(storage: Path, name: str, *args: str, settings: dict | None = None
     epochs = [json.loads(line) for line in (experiment / "epochs.jsonl").read_text().splitlines()]
     return Sweep(name=name, started=started, wall_s=wall, collected=collect(str(experiment)), epochs=epochs)
 
-
-def machine_line() -> str:
-    from benchmarks.run_all import machine
-
-    return machine()

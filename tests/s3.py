@@ -65,6 +65,10 @@ class S3Server:
             return []
         return sorted(i.path[len(path) + 1:] for i in infos if i.type == pafs.FileType.File)
 
+    def trials_with_checkpoints(self, experiment: str) -> set[str]:
+        """Trial folders of the experiment at `experiment` that hold a checkpoint in the store."""
+        return {f.split("/")[0] for f in self.files(experiment) if "/checkpoint_" in f}
+
     def read_text(self, path: str) -> str:
         with self.fs.open_input_stream(path) as stream:
             return stream.read().decode()

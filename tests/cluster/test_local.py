@@ -196,7 +196,7 @@ def test_sweep_on_s3_survives_a_killed_worker_node(local_cluster, clothing_root,
         proc = subprocess.Popen(cmd, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT,
                                 env={**os.environ, "PYTHONPATH": str(ROOT), **AUTH, **s3.env})
     try:
-        wait_for(lambda: len(trials_with_checkpoints(s3, remote)) >= 2 or proc.poll() is not None, 300,
+        wait_for(lambda: len(s3.trials_with_checkpoints(remote)) >= 2 or proc.poll() is not None, 300,
                  "a checkpoint from a trial on each worker")
         assert proc.poll() is None, log.read_text()[-3000:]
         victim = worker_raylet(index=1)
@@ -226,10 +226,6 @@ def test_sweep_on_s3_survives_a_killed_worker_node(local_cluster, clothing_root,
         mirror = Path(worker_mirror(SPEC, index))
         assert len(list(mirror.glob("*/manifest.json"))) == 1 and not list(mirror.glob(".tmp-*")), list(mirror.iterdir())
     assert runs > 2, f"{runs} trial runs on 2 nodes cannot show the cache is fetched once per node"
-
-
-def trials_with_checkpoints(s3, experiment: str) -> set[str]:
-    return {f.split("/")[0] for f in s3.files(experiment) if "/checkpoint_" in f}
 
 
 def worker_raylet(index: int):

@@ -27,10 +27,6 @@ OUTAGE_S = 8
 """How long the store is down mid-sweep (within the ~45 s the S3 retry policy rides out)."""
 
 
-def trials_with_checkpoints(s3, experiment: str) -> set[str]:
-    return {f.split("/")[0] for f in s3.files(experiment) if "/checkpoint_" in f}
-
-
 def test_sweep_on_s3_rides_out_a_store_restart_and_resumes_from_s3_alone(s3_server, clothing_root, tmp_path):
     s3 = s3_server
     s3.bucket("sweeps"), s3.bucket("caches")
@@ -44,12 +40,12 @@ def test_sweep_on_s3_rides_out_a_store_restart_and_resumes_from_s3_alone(s3_serv
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=out, stderr=subprocess.STDOUT, env=env)
     try:
-        wait_for(lambda: trials_with_checkpoints(s3, remote) or proc.poll() is not None, 300, "a first checkpoint on S3")
+        wait_for(lambda: s3.trials_with_checkpoints(remote) or proc.poll() is not None, 300, "a first checkpoint on S3")
         assert proc.poll() is None, log.read_text()[-3000:]
         s3.stop()
         time.sleep(OUTAGE_S)
         s3.start()
-        wait_for(lambda: len(trials_with_checkpoints(s3, remote)) >= 3 or proc.poll() is not None, 300,
+        wait_for(lambda: len(s3.trials_with_checkpoints(remote)) >= 3 or proc.poll() is not None, 300,
                  "the third trial's checkpoint after the store came back")
         assert proc.poll() is None, "the sweep ended during the outage:\n" + log.read_text()[-3000:]
     finally:
