@@ -3,7 +3,8 @@
 An S3-compatible server's options ride in the URI's query, as pyarrow reads them
 (`s3://sweeps/exp?endpoint_override=127.0.0.1:9000&scheme=http&region=us-east-1`), so one string names
 the place on every node. `join` keeps the query at the end; `open_location` adds a patient retry policy,
-so a store that restarts for a few seconds costs retries, not the sweep.
+so a store that restarts for a few seconds costs retries, not the sweep. The policy survives pickling,
+which is how Ray hands the filesystem to every trial on every node (pyarrow's own pickle drops it).
 """
 from __future__ import annotations
 
@@ -12,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 import pyarrow.fs as pafs
 
 S3_ATTEMPTS = 10
-"""Attempts per S3 request (AWS standard retry: backoff doubling from 0.1 s up to 20 s, about 45 s in all)."""
+"""Attempts per S3 request (AWS standard retry, backoff doubling up to 20 s: about 70 s before giving up)."""
 
 
 def is_uri(location: str) -> bool:
@@ -42,5 +43,16 @@ def open_location(location: str, attempts: int = S3_ATTEMPTS) -> tuple[pafs.File
     filesystem, path = pafs.FileSystem.from_uri(location)
     if isinstance(filesystem, pafs.S3FileSystem):
         _, (options,) = filesystem.__reduce__()  # every constructor argument from_uri resolved
-        filesystem = pafs.S3FileSystem(**options, retry_strategy=pafs.AwsStandardS3RetryStrategy(attempts))
+        filesystem = PatientS3FileSystem(options, attempts)
     return filesystem, path
+
+
+class PatientS3FileSystem(pafs.S3FileSystem):
+    """pyarrow's S3 filesystem with `attempts` per request, kept when pickled to a trial's worker."""
+
+    def __init__(self, options: dict, attempts: int):
+        super().__init__(**options, retry_strategy=pafs.AwsStandardS3RetryStrategy(attempts))
+        self.options, self.attempts = options, attempts
+
+    def __reduce__(self):
+        return PatientS3FileSystem, (self.options, self.attempts)

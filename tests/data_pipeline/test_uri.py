@@ -1,6 +1,8 @@
 """Storage locations: joins keep a URI's connection options, and S3 gets a patient retry policy."""
 from __future__ import annotations
 
+import pickle
+
 import pyarrow.fs as pafs
 
 from data_pipeline.uri import S3_ATTEMPTS, is_uri, join, open_location, without_query
@@ -29,6 +31,13 @@ def test_s3_location_keeps_its_options_and_retries(s3_server):
         out.write(b"ok")
     assert s3_server.read_text("sweeps/a/probe") == "ok"
     assert S3_ATTEMPTS >= 5
+
+
+def test_s3_filesystem_keeps_its_retry_policy_when_pickled_to_a_worker():
+    filesystem, _ = open_location("s3://sweeps/a?endpoint_override=127.0.0.1:9&scheme=http&region=us-east-1", attempts=3)
+    copy = pickle.loads(pickle.dumps(filesystem))  # what Ray does to hand `storage_filesystem` to a trial
+    assert isinstance(copy, pafs.S3FileSystem) and copy.attempts == 3
+    assert copy.options["endpoint_override"] == "127.0.0.1:9" and copy.options["scheme"] == "http"
 
 
 def test_local_location_is_the_local_filesystem(tmp_path):

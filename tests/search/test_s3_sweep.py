@@ -24,7 +24,7 @@ from tests.s3 import wait_for
 pytestmark = pytest.mark.integration
 
 OUTAGE_S = 8
-"""How long the store is down mid-sweep (within the ~45 s the S3 retry policy rides out)."""
+"""How long the store is down mid-sweep (well within the ~70 s the S3 retry policy rides out)."""
 
 
 def test_sweep_on_s3_rides_out_a_store_restart_and_resumes_from_s3_alone(s3_server, clothing_root, tmp_path):
