@@ -36,8 +36,8 @@ from data_pipeline.config import DataConfig
 from data_pipeline.scan import DecodeParams, decode_many
 from data_pipeline.sources import (DUPLICATE, LEAKAGE, REASONS, SPLITS, DataError, Excluded, Record, SourceListing,
                                    display_path, list_source)
-from data_pipeline.split import SPLIT_CODES, min_images_to_stratify, stratified_split
-from data_pipeline.uri import is_uri, join, open_location
+from data_pipeline.split import SPLIT_CODES, min_images_to_stratify, stratified_split, stratified_subset
+from data_pipeline.uri import is_uri, join, open_location, without_query
 
 __all__ = ["prepare_cache", "open_cache", "verify_cache", "cache_key", "DataError", "PreparedData", "Split", "SPLITS"]
 
@@ -67,6 +67,14 @@ class Split:
         """Images per class, as an int64 array of length num_classes."""
         return np.bincount(self.labels, minlength=num_classes)
 
+    def take(self, indices: np.ndarray) -> Split:
+        """The images at `indices`, copied into memory."""
+        return Split(self.name, self.images[indices], self.labels[indices], tuple(self.paths[i] for i in indices))
+
+    def share(self, fraction: float, seed: int) -> Split:
+        """A seeded `fraction` of each class (`data.train_fraction`), or the split itself at 1."""
+        return self if fraction >= 1.0 else self.take(stratified_subset(self.labels, fraction, seed))
+
 
 @dataclass(frozen=True)
 class PreparedData:
@@ -90,6 +98,7 @@ class PreparedData:
         return _read_split(Path(self.local_dir or self.path) / f"{name}.arrow", name, self.image_size)
 
 
+
 def prepare_cache(cfg: DataConfig, *, progress: bool = True, workers: int | None = None) -> PreparedData:
     """Build the cache for `cfg`, or reuse the one with the same key; raises DataError on a bad source."""
     listing = list_source(cfg.source, cfg.manifest, image_col=cfg.image_col, label_col=cfg.label_col)
@@ -100,9 +109,9 @@ def prepare_cache(cfg: DataConfig, *, progress: bool = True, workers: int | None
         problem = verify_cache(data)
         if not problem:
             store.write_last_report(data.report)
-            log.info("cache hit: %s", data.path)
+            log.info("cache hit: %s", without_query(data.path))
             return data
-        log.warning("cache %s does not match its manifest (%s): not trusted, rebuilding it", data.path, problem)
+        log.warning("cache %s does not match its manifest (%s): not trusted, rebuilding it", without_query(data.path), problem)
         store.discard(key, Path(data.local_dir or data.path))
     tmp = store.build_dir(key)
     try:
@@ -113,7 +122,7 @@ def prepare_cache(cfg: DataConfig, *, progress: bool = True, workers: int | None
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     store.write_last_report(_read_json(Path(local) / "report.json"))
-    log.info("cache built: %s", store.key_path(key))
+    log.info("cache built: %s", without_query(store.key_path(key)))
     return dataclasses.replace(open_cache(store.key_path(key)), hit=False)
 
 
@@ -122,10 +131,10 @@ def open_cache(path: str) -> PreparedData:
     local = _mirror(path) if is_uri(path) else Path(path)
     manifest_file = local / "manifest.json"
     if not manifest_file.is_file():
-        raise DataError(f"{path} is not a prepared cache (no manifest.json); run python -m data_pipeline.prepare")
+        raise DataError(f"{without_query(path)} is not a prepared cache (no manifest.json); run python -m data_pipeline.prepare")
     manifest = _read_json(manifest_file)
     if manifest.get("version") != CACHE_VERSION:
-        raise DataError(f"{path} was written by cache version {manifest.get('version')}, this code reads "
+        raise DataError(f"{without_query(path)} was written by cache version {manifest.get('version')}, this code reads "
                         f"{CACHE_VERSION}; prepare it again")
     return PreparedData(path=str(path), key=manifest["key"], classes=tuple(manifest["classes"]),
                         image_size=int(manifest["image_size"]), report=_read_json(local / "report.json"),
@@ -370,7 +379,7 @@ class _Store:
             try:
                 self.fs, self.root = open_location(self.cache_dir)
             except (pa.ArrowInvalid, OSError) as err:
-                raise DataError(f"data.cache_dir {cache_dir!r} is not a usable filesystem URI: {err}") from None
+                raise DataError(f"data.cache_dir {without_query(cache_dir)!r} is not a usable filesystem URI: {err}") from None
         else:
             self.root = self.cache_dir
 
@@ -444,7 +453,7 @@ def _mirror(uri: str) -> Path:
                 with filesystem.open_input_stream(info.path) as src, open(tmp / info.base_name, "wb") as out:
                     shutil.copyfileobj(src, out, length=8 << 20)
         if not (tmp / "manifest.json").is_file():
-            raise DataError(f"{uri} is not a prepared cache (no manifest.json)")
+            raise DataError(f"{without_query(uri)} is not a prepared cache (no manifest.json)")
         try:
             os.rename(tmp, local)
         except OSError:

@@ -69,6 +69,9 @@ class DataConfig:
     """Images with more pixels (width x height) are excluded as decompression bombs (PIL's default limit)."""
     max_per_class: Optional[int] = None
     """Cap of images per class and split (quick runs and smoke tests); None keeps all."""
+    train_fraction: float = 1.0
+    """Share of each class's training images that trials train on (seeded by `seed`), unlike
+    max_per_class keeping the classes' imbalance; validation and test stay whole. The cache holds them all."""
     cache_dir: str = ".cache/data"
     """Local path or pyarrow filesystem URI (s3://...) holding prepared caches, one folder per cache key."""
     balance: BalanceConfig = field(default_factory=BalanceConfig)
@@ -83,5 +86,6 @@ class DataConfig:
         check(16 <= self.image_size <= 1024, "image_size", self.image_size, "must be in [16, 1024]")
         check(self.min_image_side >= 1, "min_image_side", self.min_image_side, "must be >= 1")
         check(self.max_image_pixels >= 1, "max_image_pixels", self.max_image_pixels, "must be >= 1")
+        check(0.0 < self.train_fraction <= 1.0, "train_fraction", self.train_fraction, "must be in (0, 1]")
         if self.max_per_class is not None:
             check(self.max_per_class >= 1, "max_per_class", self.max_per_class, "must be >= 1 or null")

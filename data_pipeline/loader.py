@@ -1,8 +1,9 @@
 """Batches from the memory-mapped cache as device tensors: one uint8 gather on the host, the rest on device.
 
-Host work per batch is a single fancy-index gather of uint8 pixels (optionally in a background thread
-one batch ahead); conversion to float, augmentation, resizing and normalization run on the model's
-device. On CUDA the gathered batch is pinned and copied with non_blocking=True.
+Host work per batch is a single fancy-index gather of uint8 pixels (in a background thread, two batches
+ahead); conversion to float, augmentation, resizing and normalization run on the model's device. On CUDA
+the gathered batch is pinned and copied with non_blocking=True. On the CPU the background thread prepares
+whole batches, augmentation included, so that it overlaps the model's step instead of following it.
 """
 from __future__ import annotations
 
@@ -46,8 +47,12 @@ class BatchLoader:
         order = np.arange(len(self.split)) if indices is None else np.asarray(indices, dtype=np.int64)
         generator = torch.Generator().manual_seed(_mix(self.seed, epoch))
         host = self._host_batches(order)
-        for images, labels in (_prefetched(host) if self.prefetch else host):
-            yield self._to_device(images, labels, generator)
+        if not self.prefetch:
+            yield from (self._to_device(images, labels, generator) for images, labels in host)
+        elif self.device.type == "cpu":  # the whole batch ahead: augmentation overlaps the model's step
+            yield from _prefetched(self._to_device(images, labels, generator) for images, labels in host)
+        else:  # the gather ahead; the device augments in the training thread's stream
+            yield from (self._to_device(images, labels, generator) for images, labels in _prefetched(host))
 
     def _host_batches(self, order: np.ndarray) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
         for start in range(0, len(order), self.batch_size):

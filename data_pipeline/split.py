@@ -48,3 +48,19 @@ def stratified_split(labels: np.ndarray, val_frac: float, test_frac: float, seed
         codes[order[n_train:n_train + n_val]] = 1
         codes[order[n_train + n_val:]] = 2
     return codes
+
+
+def stratified_subset(labels: np.ndarray, fraction: float, seed: int) -> np.ndarray:
+    """Sorted indices of a seeded `fraction` of each class (at least one image each): the imbalance is kept."""
+    labels = np.asarray(labels)
+    picked = []
+    for label in np.unique(labels):
+        members = np.flatnonzero(labels == label)
+        n = subset_size(len(members), fraction)
+        picked.append(np.random.default_rng([seed, int(label)]).choice(members, n, replace=False))
+    return np.sort(np.concatenate(picked)) if picked else np.zeros(0, dtype=np.int64)
+
+
+def subset_size(n: int, fraction: float) -> int:
+    """Images `stratified_subset` keeps of a class of n."""
+    return max(1, round(n * fraction))

@@ -61,7 +61,7 @@ def run(cfg: RunConfig, out: Path, *, evaluate_test: bool = False) -> str:
     dump_yaml(cfg, out / "config.yaml")
     trainer = Trainer(cfg, data)
     print(f"training {cfg.model.backbone} (edgenet {cfg.model.edgenet.mode}) on {trainer.device}: "
-          f"{len(data.split('train'))} train / {len(data.split('validation'))} validation images, "
+          f"{len(trainer.train_loader.split)} train / {len(data.split('validation'))} validation images, "
           f"{len(data.classes)} classes", flush=True)
     result = trainer.fit(on_epoch=lambda m: print(_epoch_line(m), flush=True))
     trainer.save_checkpoint(str(out))

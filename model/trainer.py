@@ -109,7 +109,7 @@ class Trainer:
 
     def _build_data(self) -> None:
         cfg, dc = self.cfg, self.model.data_config
-        train = self.data.split("train")
+        train = self.data.split("train").share(cfg.data.train_fraction, cfg.data.seed)
         self.plan = plan_balance(train.labels, self.num_classes, cfg.data.balance, cfg.train.seed)
         common = dict(device=self.device, mean=dc["mean"], std=dc["std"], out_size=dc["input_size"][-1],
                       channels_last=self.cuda)

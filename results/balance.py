@@ -1,6 +1,7 @@
 """Class counts of the training split before and after the best trial's balancing, for the report.
 
-Before: the cache's report.json (`splits.train`), else its manifest.json (`counts.train`). After: the
+Before: the cache's report.json (`splits.train`), else its manifest.json (`counts.train`), scaled to the
+share trials trained on (`data.train_fraction`). After: the
 expected images per class in one epoch under `data_pipeline.balance.plan_balance` with the best trial's
 balance settings. Plans depend on the labels only through their counts, so labels are rebuilt from them.
 """
@@ -14,6 +15,7 @@ import numpy as np
 
 from data_pipeline.balance import plan_balance
 from data_pipeline.config import BalanceConfig
+from data_pipeline.split import subset_size
 from data_pipeline.schema import ConfigError
 from results.collect import Collected
 from results.storage import ExperimentError, open_experiment
@@ -36,8 +38,8 @@ def class_counts(c: Collected, strategy: Optional[str] = None) -> Optional[Class
     if not train:
         return None
     classes = tuple(c.meta.get("classes") or train)
-    before = np.array([int(train.get(name, 0)) for name in classes], dtype=np.int64)
-    cfg, seed = _balance_config(c, strategy)
+    cfg, seed, fraction = _balance_config(c, strategy)
+    before = np.array([_kept(int(train.get(name, 0)), fraction) for name in classes], dtype=np.int64)
     labels = np.repeat(np.arange(len(classes)), before)
     try:
         after = plan_balance(labels, len(classes), cfg, seed).counts_per_epoch()
@@ -67,20 +69,24 @@ def _train_counts(cache_path: str) -> Optional[Mapping[str, Any]]:
     return None
 
 
-def _balance_config(c: Collected, strategy: Optional[str]) -> tuple[BalanceConfig, int]:
-    """The best trial's data.balance and seed, rebuilt from the sweep config and its parameters."""
+def _kept(n: int, fraction: float) -> int:
+    return subset_size(n, fraction) if n and fraction < 1.0 else n
+
+
+def _balance_config(c: Collected, strategy: Optional[str]) -> tuple[BalanceConfig, int, float]:
+    """The best trial's data.balance, seed and data.train_fraction, rebuilt from the sweep config and its parameters."""
     best = c.best_trial()
-    base, seed = BalanceConfig(), 0
+    base, seed, fraction = BalanceConfig(), 0, 1.0
     if c.run_config is not None:
         params = {k: best[f"param_{k}"] for k in c.params if best is not None and _present(best[f"param_{k}"])}
         try:
             run = c.trial_config(params)
         except ConfigError:
             run = c.run_config
-        base, seed = run.data.balance, run.train.seed
+        base, seed, fraction = run.data.balance, run.train.seed, run.data.train_fraction
     if strategy and strategy != base.strategy:
         base = BalanceConfig(strategy=strategy, target=base.target, beta=base.beta)
-    return base, seed
+    return base, seed, fraction
 
 
 def _present(value: Any) -> bool:

@@ -81,3 +81,11 @@ def test_fused_color_jitter_equals_the_three_steps():
     g = (y * w).sum(1, keepdim=True)
     expected = ((y - g) * s + g).clamp(0, 1)
     assert torch.allclose(_color_jitter(x, 0.2, torch.Generator().manual_seed(1)), expected, atol=1e-5)
+
+
+def test_separable_crop_grid_equals_affine_grid():
+    from data_pipeline.augment import crop_grid, crop_params
+
+    theta = crop_params(8, AugmentConfig(scale_min=0.3), torch.Generator().manual_seed(3))
+    expected = F.affine_grid(theta, [8, 3, 40, 40], align_corners=False)
+    assert torch.allclose(crop_grid(theta, 40), expected, atol=1e-6)

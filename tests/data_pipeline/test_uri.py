@@ -4,6 +4,7 @@ from __future__ import annotations
 import pickle
 
 import pyarrow.fs as pafs
+import pytest
 
 from data_pipeline.uri import S3_ATTEMPTS, is_uri, join, open_location, without_query
 from search.experiment import MIRROR_ROOT, Experiment
@@ -52,3 +53,14 @@ def test_experiment_on_s3_mirrors_its_driver_files_locally():
     assert without_query(experiment.location) == "s3://sweeps/edgetune/beit-1"
     local = Experiment.create("experiments", "beit-1")
     assert not local.remote and local.path.is_absolute() and local.path.name == "beit-1"
+
+
+def test_cache_messages_name_a_uri_without_its_connection_options(s3_server):
+    from data_pipeline.cache import open_cache
+    from data_pipeline.sources import DataError
+
+    s3_server.bucket("caches")
+    with pytest.raises(DataError) as err:
+        open_cache(s3_server.uri("caches/not-a-cache"))
+    assert "s3://caches/not-a-cache is not a prepared cache" in str(err.value)
+    assert "endpoint_override" not in str(err.value)

@@ -75,6 +75,13 @@ def test_nan_loss_after_a_good_epoch_reports_last_good_metrics(small_cache, monk
     assert bad["epoch"] == 2
 
 
+def test_train_fraction_trains_on_a_seeded_share_of_each_class(small_cache):
+    full = small_cache.split("train").class_counts(len(small_cache.classes))
+    trainer = Trainer(_cfg(epochs=1, data=DataConfig(train_fraction=0.25)), small_cache)
+    assert trainer.train_loader.split.class_counts(len(small_cache.classes)).tolist() == [round(n / 4) for n in full]
+    assert len(trainer.eval_loaders["validation"].split) == len(small_cache.split("validation"))  # evaluation stays whole
+
+
 def test_class_weighted_loss_uses_the_plan_weights(small_cache):
     data = DataConfig(balance=BalanceConfig(strategy="class_weighted_loss"))
     trainer = Trainer(_cfg(epochs=1, data=data), small_cache)

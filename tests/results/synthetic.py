@@ -53,9 +53,9 @@ def default_trials() -> list[FakeTrial]:
 
 
 def sweep_yaml(clothing_root: str, backbone: str = "test_vit", edgenet: str = "off", balance: str = "none",
-               gpu: float = 0.5, balance_target: int | str = "median") -> dict:
+               gpu: float = 0.5, balance_target: int | str = "median", train_fraction: float = 1.0) -> dict:
     return {
-        "data": {"source": clothing_root, "image_size": 64, "max_per_class": 24,
+        "data": {"source": clothing_root, "image_size": 64, "max_per_class": 24, "train_fraction": train_fraction,
                  "balance": {"strategy": balance, "target": balance_target}},
         "model": {"backbone": backbone, "pretrained": False, "image_size": 64, "edgenet": {"mode": edgenet}},
         "train": {"epochs": 4, "batch_size": 16, "weight_decay": 0.01, "device": "cpu"},

@@ -37,6 +37,10 @@ def test_class_counts_follow_the_best_trials_balancing(tmp_path, clothing_root, 
     assert list(counts.before) == train.tolist()
     assert list(counts.after) == pytest.approx([min(n, 10) for n in train])
 
+    quarter = write_experiment(tmp_path, "quarter", default_trials(), clothing_root=str(clothing_root),
+                               cache_path=small_cache.path, train_fraction=0.25)
+    assert list(class_counts(collect(str(quarter))).before) == [round(n / 4) for n in train]  # what trials saw
+
 
 def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache, artifacts):
     """Every kind of figure: exp_a is evaluated and points at a real prepared cache (class counts)."""
