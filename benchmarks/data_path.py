@@ -150,8 +150,8 @@ def run(data: Path, image_size: int, out_size: int, batch: int) -> str:
         "", "Waiting is measured in a real training loop (time blocked in `next()` over the epoch's wall time). "
         "On the CPU the loader's background thread gathers and augments the next two batches while the model "
         "steps, so the augmentation costs CPU the step shares (cache-path epoch against the no-data-path epoch "
-        "above) rather than waiting. The torchvision path waits little for the same reason (its 2 worker processes
-decode ahead) but its decoding takes the cores from the model: compare the wall times; on a GPU the augmentation runs on the device and the host does one uint8 "
+        "above) rather than waiting. The torchvision path waits little for the same reason (its 2 worker "
+        "processes decode ahead), but its decoding takes the cores from the model: compare the wall times. On a GPU the augmentation runs on the device and the host does one uint8 "
         "gather per batch.", "",
         _verdict(tv_s / cached_s, wait_share, cached_wall / compute_s),
     ])
