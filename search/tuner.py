@@ -154,6 +154,11 @@ class SweepRecorder(tune.Callback):
         entry["status"] = self._final_status(entry)
         self._save()
 
+    def on_trial_recover(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        entry = self._trials.setdefault(trial.trial_id, {"error": None, "params": dict(trial.config)})
+        entry.update(retries=entry.get("retries", 0) + 1, retried_after=_first_error_line(trial))
+        self._save()
+
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         entry = self._trials.setdefault(trial.trial_id, {"params": dict(trial.config)})
         entry.update(status="failed", error=_first_error_line(trial))

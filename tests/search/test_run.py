@@ -84,20 +84,6 @@ def test_known_good_point_ran_first(sweep):
     assert first.params["lr"] == 0.001 and first.params["optimizer"] == "adam"
 
 
-def test_a_trial_that_raises_is_retried_from_its_checkpoint(session_tmp, clothing_root):
-    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
-                   "--num-samples", "1", "--max-epochs", "3", "--storage", str(session_tmp / "exp"),
-                   "--name", "retry", "--no-report", "--set", "search.space.epochs={type: categorical, choices: [3]}",
-                   "--set", f"data.cache_dir={session_tmp / 'cache'}",
-                   env={"EDGETUNE_FAIL_ONCE_AT_EPOCH": "1"})
-    assert proc.returncode == 0, proc.stderr[-3000:]
-    experiment = session_tmp / "exp" / "retry"
-    (entry,) = statuses(experiment).values()
-    assert entry["status"] == "completed", entry
-    (rows,) = trial_results(experiment).values()
-    assert [r["epoch"] for r in rows] == [1, 2, 3]  # epoch 1 was not trained again after the failure
-
-
 @pytest.mark.parametrize("edit, field", [
     (("batch_size: {type: categorical", "batch_sise: {type: categorical"), "search.space.batch_sise"),
     (("lr: {type: float, low: 1.0e-4", "lr: {type: float, low: 0.5"), "search.space.lr.low"),
