@@ -98,7 +98,6 @@ class PreparedData:
         return _read_split(Path(self.local_dir or self.path) / f"{name}.arrow", name, self.image_size)
 
 
-
 def prepare_cache(cfg: DataConfig, *, progress: bool = True, workers: int | None = None) -> PreparedData:
     """Build the cache for `cfg`, or reuse the one with the same key; raises DataError on a bad source."""
     listing = list_source(cfg.source, cfg.manifest, image_col=cfg.image_col, label_col=cfg.label_col)
