@@ -25,11 +25,13 @@ def main(argv: list[str] | None = None) -> int:
     names = (argv if argv is not None else sys.argv[1:]) or BENCHMARKS
     sections = [f"# Benchmarks\n\nWritten by `make bench` on {dt.date.today()} ({machine()}).\n"
                 "Ratios are measured side by side in one run; absolute times move from run to run.\n"]
-    for name in names:
+    for done, name in enumerate(names, start=1):
         module = importlib.import_module(name)
         print(f"== {name}", flush=True)
         sections.append(module.main([]))
-    OUT.write_text("\n".join(s for s in sections if s))
+        pending = names[done:]  # written after each benchmark, so an interrupted run keeps what it measured
+        note = [f"_Still running when this was written: {', '.join(pending)}._\n"] if pending else []
+        OUT.write_text("\n".join(s for s in [*sections, *note] if s))
     print(f"wrote {OUT}")
     return 0
 
