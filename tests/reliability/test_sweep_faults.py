@@ -100,7 +100,11 @@ def test_a_hanging_trial_is_stopped_at_its_time_limit(faulty_sweep):
     assert hang["time_total_s"] >= TIMEOUT_S
     rows = _epochs(experiment)
     (hang_id,) = [tid for tid, s in _statuses(experiment).items() if s["params"]["batch_size"] == 64]
-    assert [r["status"] for r in rows[hang_id]] == ["running", "timed_out"]
+    reported = [r["status"] for r in rows[hang_id]]
+    if reported == ["running"]:  # a loaded machine: epoch 1 itself ended past the limit, and Tune's stop rule
+        assert rows[hang_id][-1]["time_total_s"] >= TIMEOUT_S, rows[hang_id]  # fired before the watchdog had to
+    else:
+        assert reported == ["running", "timed_out"], reported
 
 
 @pytest.fixture(scope="module")
