@@ -50,9 +50,8 @@ def make_trainable(cfg: ExperimentConfig, cache_path: str) -> Any:
 def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: str, resume: bool = False) -> tune.Tuner:
     """A Tuner for `cfg` stored in `experiment`; `resume` restores it from there.
 
-    On a URI the filesystem is opened here and handed to Ray, so the URI's connection options reach every
-    trial with it (the driver's copy keeps the 10-attempt retry policy; the trials' unpickled copies
-    get pyarrow's default of 3, since pickling drops it).
+    On a URI the filesystem is opened here and handed to Ray, so the URI's connection options and its
+    10-attempt retry policy reach every trial with it (`PatientS3FileSystem` keeps both when pickled).
     """
     trainable = make_trainable(cfg, cache_path)
     filesystem, path = experiment.filesystem() if experiment.remote else (None, str(experiment.path))

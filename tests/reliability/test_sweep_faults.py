@@ -22,12 +22,13 @@ from pathlib import Path
 
 import pytest
 
+from results.collect import collect
 from search.trainable import FAIL_ONCE_ENV
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT_S = 25
+TIMEOUT_S = 18
 POINTS = [
     {"epochs": 2, "batch_size": 32, "lr": 0.001, "dropout": 0.0, "weight_decay": 0.01, "optimizer": "adam"},
     {"epochs": 2, "batch_size": 32, "lr": 1.0e6, "dropout": 0.0, "weight_decay": 0.0001, "optimizer": "sgd",
@@ -114,7 +115,7 @@ def interrupted_sweep(session_tmp, clothing_root):
     storage, name = session_tmp / "reliability", "interrupted"
     experiment = storage / name
     args = _sweep_args(storage, name, clothing_root, session_tmp / "cache", "--num-samples", "3",
-                       "--max-epochs", "3", "--set", "search.scheduler.type=fifo")
+                       "--max-epochs", "2", "--set", "search.scheduler.type=fifo")
     proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONPATH": str(ROOT), FAIL_ONCE_ENV: "1"})
@@ -134,11 +135,6 @@ def interrupted_sweep(session_tmp, clothing_root):
     return experiment, out, {tid: status[tid] for tid in before}, before, resumed
 
 
-def _result_rows(experiment: Path, trial_id: str) -> list[dict]:
-    (trial_dir,) = [p for p in experiment.glob(f"*_{trial_id}_*") if p.is_dir()]
-    return [json.loads(line) for line in (trial_dir / "result.json").read_text().splitlines() if line.strip()]
-
-
 def test_ctrl_c_leaves_a_resumable_experiment(interrupted_sweep):
     experiment, out, _, before, resumed = interrupted_sweep
     assert before, out[-3000:]
@@ -147,11 +143,11 @@ def test_ctrl_c_leaves_a_resumable_experiment(interrupted_sweep):
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     status = _statuses(experiment)
     assert len(status) == 3 and all(s["status"] == "completed" for s in status.values()), status
-    for tid in status:
-        assert sorted({r["epoch"] for r in _result_rows(experiment, tid)}) == [1, 2, 3], tid
+    epochs = collect(str(experiment)).epochs  # what reports read: Ray's result.json merged with epochs.jsonl
+    for tid in status:  # (Ray rewrites a restored trial's result.json from its last synced copy: it can lack
+        assert sorted(epochs.loc[epochs.trial_id == tid, "epoch"]) == [1, 2], tid  # epoch 1 after Ctrl-C)
     for tid in before:  # finished before Ctrl-C: not run again
-        assert len(_result_rows(experiment, tid)) == 3, tid
-        assert len(_epochs(experiment).get(tid, [])) <= 3, f"{tid} reported again after the resume"
+        assert len(_epochs(experiment).get(tid, [])) == 2, f"{tid} reported again after the resume"
 
 
 def test_a_trial_that_raises_is_retried_from_its_checkpoint(interrupted_sweep):
@@ -159,7 +155,7 @@ def test_a_trial_that_raises_is_retried_from_its_checkpoint(interrupted_sweep):
     assert finished, out[-3000:]
     for tid, entry in finished.items():  # trials that completed before Ctrl-C, as trial_status.json said then
         assert entry.get("retries") == 1 and "injected failure after epoch 1" in entry["retried_after"], entry
-        assert [r["epoch"] for r in before[tid]] == [1, 2, 3], tid  # epoch 1 was not trained again
+        assert [r["epoch"] for r in before[tid]] == [1, 2], tid  # epoch 1 was not trained again
 
 
 def test_resume_keeps_the_epochs_of_trials_finished_before_ctrl_c(interrupted_sweep):

@@ -64,12 +64,15 @@ def test_sweep_on_s3_rides_out_a_store_restart_and_resumes_from_s3_alone(s3_serv
     collected = collect(join(storage, name))
     assert len(collected.trials) == 3 and collected.trials["checkpoint"].notna().all()
     planned = dict(zip(collected.trials["trial_id"], collected.trials["epochs_planned"]))
-    reported: dict[str, list[int]] = {}  # every epoch the driver received, in both runs: none lost, none twice
+    reported: dict[str, list[int]] = {}  # every epoch the driver received, in both runs
     for line in store.read_text(EPOCHS_FILE).splitlines():
         row = json.loads(line)
         reported.setdefault(row["trial_id"], []).append(row["epoch"])
     assert reported.keys() == planned.keys()
-    for trial_id, epochs in reported.items():
-        assert sorted(epochs) == list(range(1, planned[trial_id] + 1)), f"trial {trial_id} lost or repeated epochs"
+    for trial_id, epochs in reported.items():  # none lost; SIGKILL can cost the one epoch a running trial reported
+        assert sorted(set(epochs)) == list(range(1, planned[trial_id] + 1)), f"trial {trial_id} lost epochs"
+        assert len(epochs) - len(set(epochs)) <= 1, f"trial {trial_id} trained {epochs}"  # after Ray's last snapshot
+        rows = collected.epochs[collected.epochs.trial_id == trial_id]
+        assert list(rows["epoch"]) == list(range(1, planned[trial_id] + 1)), rows  # results: one row per epoch
     assert store.exists(EPOCHS_FILE) and store.exists(REPORT_DIR, "report.html")
     assert "report:" in resumed.stdout and "s3://sweeps/edgetune/s3run/report/" in resumed.stdout
