@@ -36,13 +36,14 @@ def test_missing_data_exits_2(tmp_path):
 def test_trains_well_above_chance(clothing_root, session_tmp, tmp_path):
     out = tmp_path / "run"
     proc = run_cli("-m", "model.train", "--config", str(CONFIG), "--data", str(clothing_root), "--out", str(out),
-                   "--threads", "2", "--set", f"data.cache_dir={session_tmp / 'train_cache'}", "--test")
+                   "--threads", "2", "--set", f"data.cache_dir={session_tmp / 'train_cache'}", "--set", "train.epochs=4",
+                   "--test")
     assert proc.returncode == 0, proc.stderr[-2000:]
     rows = list(csv.DictReader((out / "metrics.csv").open()))
     assert [int(r["epoch"]) for r in rows] == list(range(1, len(rows) + 1))
     assert rows[-1]["status"] == "completed"
-    best = max(float(r["val_acc"]) for r in rows)
-    assert best >= 0.25, f"best val_acc {best} (chance 0.1)"
+    best = max(float(r["val_balanced_acc"]) for r in rows)  # t-shirts alone are 24% of val_acc's photos
+    assert best >= 0.22, f"best balanced accuracy {best} (any constant prediction: 0.1)"
     assert (out / "checkpoint.pt").is_file()
     assert load_yaml(out / "config.yaml")["data"]["source"] == str(clothing_root)
     final = json.loads((out / "final.json").read_text())
