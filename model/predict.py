@@ -31,7 +31,7 @@ from data_pipeline.loader import BatchLoader
 from data_pipeline.scan import DecodeParams, Decoded, decode_file
 from data_pipeline.sources import IMAGE_EXTENSIONS, MISSING, walk_files
 from model.package import ONNX_FILE, ONNX_INPUT, ModelPackage, PackageError, load_package
-from model.trainer import resolve_device
+from model.device import resolve_device
 
 log = logging.getLogger("model.predict")
 

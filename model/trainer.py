@@ -24,6 +24,7 @@ from data_pipeline.loader import BatchLoader
 from model import checkpoint as ckpt
 from model.classifier import build_model
 from model.config import RunConfig
+from model.device import resolve_device
 from model.finetune import param_groups
 from model.metrics import confusion_matrix, per_class_table, summary_metrics
 from model.names import (EPOCH, EPOCH_METRICS, LR, STATUS, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_BALANCED_ACC,
@@ -51,16 +52,6 @@ class FitResult:
     status: str
     history: list[dict]
     final: dict = field(default_factory=dict)
-
-
-def resolve_device(name: str) -> torch.device:
-    """'auto' -> cuda when available, else cpu; anything else as torch reads it."""
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device is {name!r}, but no CUDA device is available")
-    return device
 
 
 def seed_everything(seed: int) -> None:

@@ -46,6 +46,25 @@ def check_storage_reaches_every_node(storage_path: str, cache_dir: str, shared: 
                               f"mount they all share (then set storage.shared: true): the cluster has {nodes} nodes")
 
 
+def check_local_gpus(gpu: float) -> None:
+    """Before a local Ray starts: refuse trials asking for more GPUs than this machine shows Ray.
+
+    Counted as Ray counts them (CUDA_VISIBLE_DEVICES, else the NVIDIA devices), so a CPU-only machine hears
+    how to fix the config in a second instead of after Ray's start; `check_resources_exist` checks again.
+    """
+    if gpu <= 0:
+        return
+    try:
+        from ray._private.accelerators import get_accelerator_manager_for_resource
+    except ImportError:  # moved in another Ray version: the check after the start still holds
+        return
+    manager = get_accelerator_manager_for_resource("GPU")
+    visible = manager.get_current_process_visible_accelerator_ids()
+    gpus = len(visible) if visible is not None else manager.get_current_node_num_accelerators()
+    if gpu > gpus:
+        raise _too_many_gpus(gpu, gpus, "this machine")
+
+
 def check_resources_exist(cpu: float, gpu: float, attached: bool) -> None:
     """A trial asking for more than any node has would wait forever: refuse it on a local Ray.
 
@@ -58,9 +77,7 @@ def check_resources_exist(cpu: float, gpu: float, attached: bool) -> None:
     most_cpu = max((n.get("CPU", 0) for n in nodes), default=0)
     problems = []
     if gpu > most_gpu:
-        problems.append(ConfigError("resources.gpu", gpu, f"asks for more GPU than any node of this Ray cluster has "
-                                    f"({most_gpu:g}): set resources.gpu: 0 to train on the CPU, or attach to a GPU "
-                                    "cluster with --address"))
+        problems.append(_too_many_gpus(gpu, most_gpu, "any node of this Ray cluster"))
     if cpu > most_cpu:
         problems.append(ConfigError("resources.cpu", cpu, f"asks for more CPUs than any node of this Ray cluster has "
                                     f"({most_cpu:g}): lower resources.cpu"))
@@ -68,3 +85,8 @@ def check_resources_exist(cpu: float, gpu: float, attached: bool) -> None:
         if not attached:
             raise problem
         logger.warning("warning: %s (waiting for the autoscaler)", problem)
+
+
+def _too_many_gpus(gpu: float, available: float, where: str) -> ConfigError:
+    return ConfigError("resources.gpu", gpu, f"asks for more GPU than {where} has ({available:g}): set "
+                       "resources.gpu: 0 to train on the CPU, or attach to a GPU cluster with --address")

@@ -125,16 +125,18 @@ def check_writable(storage_path: str) -> None:
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
+    from search.ray_session import check_local_gpus, check_resources_exist, check_storage_reaches_every_node, start_ray
+
+    attached = bool(args.address or os.environ.get("RAY_ADDRESS"))
     try:
         cfg, experiment = load_sweep_config(args)
+        if not attached:
+            check_local_gpus(cfg.resources.gpu)
         data = prepare_data(cfg)
     except (ConfigError, DataError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    from search.ray_session import check_resources_exist, check_storage_reaches_every_node, start_ray
-
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # one compact progress table (search.tuner.make_reporter)
-    attached = bool(args.address or os.environ.get("RAY_ADDRESS"))
     nodes = start_ray(args.address)
     try:
         check_resources_exist(cfg.resources.cpu, cfg.resources.gpu, attached)

@@ -118,3 +118,4 @@ def test_gpu_fraction_on_a_cpu_only_machine_says_how_to_fix_it(clothing_root, se
     assert proc.returncode == 2, proc.stderr[-2000:]
     last = proc.stderr.strip().splitlines()[-1]
     assert "resources.gpu is 0.5" in last and "set resources.gpu: 0" in last, last
+    assert "this machine has (0)" in last and "started a local Ray" not in proc.stderr, proc.stderr[-2000:]
