@@ -1,10 +1,8 @@
-"""timm backbones: a registry of the study's presets; any other timm model name passes straight through."""
+"""timm backbones built from the study's presets (model.presets); any other timm model name passes straight through."""
 from __future__ import annotations
 
-import difflib
 import logging
 import re
-from dataclasses import dataclass, field
 from typing import Any, Mapping
 
 import timm
@@ -12,48 +10,10 @@ from torch import nn
 
 from data_pipeline.schema import ConfigError
 from model.config import ModelConfig
+from model.presets import resolve_backbone
 from model.weights import loading_weights, pretrained_kwargs
 
 log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class BackbonePreset:
-    """A named timm model with the arguments that make it the study's variant."""
-
-    timm_name: str
-    kwargs: Mapping[str, Any] = field(default_factory=dict)
-    note: str = ""
-
-
-PRESETS: dict[str, BackbonePreset] = {
-    "beit": BackbonePreset("beit_base_patch16_224.in22k_ft_in22k_in1k", note="BEiT-B/16, the study's best"),
-    "swinv2": BackbonePreset("swinv2_tiny_window8_256.ms_in1k", note="Swin V2-T, window 8 at 256 px"),
-    # timm ships no window-7 Swin V2-T; the window-8 weights load into window 7 (its position bias is a
-    # continuous MLP over relative coordinates), which makes 224 px windows divide every feature map.
-    "swinv2_224": BackbonePreset("swinv2_tiny_window8_256.ms_in1k", {"img_size": 224, "window_size": 7},
-                                 note="Swin V2-T, window 7 at 224 px"),
-    "deit": BackbonePreset("deit_small_patch16_224.fb_in1k", note="DeiT-S/16"),
-    "convnext": BackbonePreset("convnext_tiny.in12k_ft_in1k", note="ConvNeXt-T, the fourth backbone"),
-}
-
-
-def resolve_backbone(name: str) -> BackbonePreset:
-    """The preset called `name`, or a plain preset for a timm model name; unknown names raise ConfigError."""
-    if name in PRESETS:
-        return PRESETS[name]
-    if timm.is_model(name):
-        return BackbonePreset(name)
-    raise ConfigError("model.backbone", name, _unknown_rule(name))
-
-
-def _unknown_rule(name: str) -> str:
-    names = timm.list_models()
-    stem = re.split(r"[._]", name)[0] or name
-    close = timm.list_models(f"*{name}*")[:3] + difflib.get_close_matches(name, names, n=3, cutoff=0.6)
-    close += timm.list_models(f"*{stem}*")[:3]
-    hint = f"; close timm names: {', '.join(list(dict.fromkeys(close))[:5])}" if close else ""
-    return f"must be a preset ({', '.join(PRESETS)}) or a timm model name{hint}"
 
 
 def create_backbone(cfg: ModelConfig) -> tuple[nn.Module, dict]:

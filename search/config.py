@@ -229,7 +229,7 @@ def _check_searchable(run: RunConfig, name: str, spec: ParamSpec) -> None:
 
 def _check_backbones(cfg: ExperimentConfig) -> None:
     """Every backbone the sweep can build is a preset or a timm name (checked before any work starts)."""
-    from model.backbones import resolve_backbone  # imports timm: only here, not for every config section
+    from model.presets import resolve_backbone
 
     named = [("model.backbone", cfg.model.backbone)]
     named += [(f"search.space.{k}", choice) for k, spec in cfg.search.space.items()

@@ -2,9 +2,10 @@ import pytest
 import torch
 
 from data_pipeline.schema import ConfigError
-from model.backbones import PRESETS, create_backbone, resolve_backbone
+from model.backbones import create_backbone
 from model.classifier import build_model
 from model.config import EdgeNetConfig, ModelConfig
+from model.presets import PRESETS, is_timm_model, resolve_backbone, timm_model_names
 from tests.model.helpers import SHRUNK, SIZE
 
 
@@ -55,6 +56,23 @@ def test_unknown_backbone_lists_presets_and_close_timm_names():
     assert "\n" not in message and "model.backbone" in message
     assert "beit, swinv2, swinv2_224, deit, convnext" in message
     assert "deit_small_patch16_224" in message
+
+
+def test_timm_names_are_cached_per_version_and_agree_with_timm(tmp_path, monkeypatch):
+    import timm
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    timm_model_names.cache_clear()
+    try:
+        assert timm_model_names() == tuple(timm.list_models())
+        for name in ("resnet50", "vit_base_patch16_224.augreg_in21k", "deit_smal_patch16_224", "resnet50x"):
+            assert is_timm_model(name) == timm.is_model(name), name
+        (cached,) = (tmp_path / "edgetune").glob(f"timm-{timm.__version__}-models.txt")
+        cached.write_text("test_vit\nresnet50")  # the next process reads the file, not timm
+        timm_model_names.cache_clear()
+        assert timm_model_names() == ("test_vit", "resnet50")
+    finally:
+        timm_model_names.cache_clear()
 
 
 def test_swin_windows_must_divide_feature_maps():

@@ -5,6 +5,7 @@ import pytest
 
 from data_pipeline.schema import ConfigError, dump_yaml, to_mapping
 from search.config import load_config
+from tests.conftest import ROOT, run_cli
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
 SWEEP_CONFIGS = [p for p in CONFIGS if p.stem in {"beit", "swinv2", "deit", "convnext", "demo"}]
@@ -118,3 +119,14 @@ def test_unknown_backbone_names_the_presets_and_close_timm_names(tmp_path):
         load_config(str(path))
     assert "model.backbone is 'deit_smal_patch16_224', but must be a preset (beit," in str(err.value)
     assert "deit_small_patch16_224" in str(err.value)
+
+
+def test_checking_backbones_does_not_import_timm_once_its_names_are_cached(tmp_path):
+    """timm takes seconds to import; a sweep config's typo should not wait for it (model.presets)."""
+    code = ("import sys; from search.config import load_config; load_config(sys.argv[1]); "
+            "print('timm' in sys.modules, 'torch' in sys.modules)")
+    env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
+    config = str(ROOT / "configs" / "demo.yaml")
+    first, second = (run_cli("-c", code, config, env=env) for _ in range(2))
+    assert first.returncode == 0 and first.stdout.split() == ["True", "True"], first.stderr[-2000:]
+    assert second.returncode == 0 and second.stdout.split() == ["False", "False"], second.stderr[-2000:]
