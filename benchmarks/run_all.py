@@ -23,27 +23,30 @@ def machine() -> str:
 
 def main(argv: list[str] | None = None) -> int:
     """Every benchmark, or the named ones (e.g. benchmarks.slot_use): those rewrite their own sections only."""
-    names = (argv if argv is not None else sys.argv[1:]) or BENCHMARKS
+    names = tuple(argv if argv is not None else sys.argv[1:]) or BENCHMARKS
     if names == BENCHMARKS or not OUT.exists():
         header = (f"# Benchmarks\n\nWritten by `make bench` on {dt.date.today()} ({machine()}).\n"
                   "Ratios are measured side by side in one run; absolute times move from run to run.\n")
         kept: dict[str, str] = {}
     else:
         header, kept = split_sections(OUT.read_text())
-        header = header.rstrip("\n") + (f"\n`python -m benchmarks.run_all {' '.join(names)}` re-measured its sections on "
-                                        f"{dt.date.today()} ({machine()}).\n")
+        header = stamp(header, f"`python -m benchmarks.run_all {' '.join(names)}` re-measured its sections on "
+                               f"{dt.date.today()} ({machine()}).")
     measured: dict[str, str] = {}
     for done, name in enumerate(names, start=1):
         module = importlib.import_module(name)
         print(f"== {name}", flush=True)
         section = module.main([])
         measured[heading(section)] = section
-        pending = names[done:]  # written after each benchmark, so an interrupted run keeps what it measured
-        note = [f"_Still running when this was written: {', '.join(pending)}._\n"] if pending else []
-        sections = {**kept, **measured}.values() if kept else measured.values()
-        OUT.write_text("\n".join(s for s in [header, *sections, *note] if s))
+        # written after each benchmark, so an interrupted run keeps what it measured
+        OUT.write_text(render(header, {**kept, **measured}, pending=names[done:]))
     print(f"wrote {OUT}")
     return 0
+
+
+def render(header: str, sections: dict[str, str], pending: tuple[str, ...] = ()) -> str:
+    note = [f"_Still running when this was written: {', '.join(pending)}._\n"] if pending else []
+    return "\n".join(s for s in [header, *sections.values(), *note] if s)
 
 
 def heading(section: str) -> str:
@@ -51,10 +54,17 @@ def heading(section: str) -> str:
 
 
 def split_sections(text: str) -> tuple[str, dict[str, str]]:
-    """The file's header and its `## ` sections by heading, in order."""
+    """The file's header and its `## ` sections by heading, in order (what `render` joined)."""
     header, *rest = text.split("\n## ")
     sections = ["## " + part for part in rest]
-    return header + "\n", {heading(section): section.rstrip("\n") + "\n" for section in sections}
+    return header.rstrip("\n") + "\n", {heading(section): section.rstrip("\n") + "\n" for section in sections}
+
+
+def stamp(header: str, line: str) -> str:
+    """The header with `line` appended, replacing an earlier line that names the same command."""
+    command = line.split("`")[1]
+    lines = [kept for kept in header.rstrip("\n").split("\n") if f"`{command}`" not in kept]
+    return "\n".join([*lines, line]) + "\n"
 
 
 if __name__ == "__main__":
