@@ -14,7 +14,7 @@ import re
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Mapping, Optional
 
 from data_pipeline.schema import ConfigError
 
@@ -57,9 +57,9 @@ def is_timm_model(name: str) -> bool:
 @lru_cache(maxsize=1)
 def timm_model_names() -> tuple[str, ...]:
     """Every architecture timm registers (`timm.list_models()`), from the cache file, else from timm."""
-    path = _cache_dir() / f"timm-{importlib.metadata.version('timm')}-models.txt"
+    path = _cache_file()
     try:
-        names = tuple(path.read_text().split())
+        names = tuple(path.read_text().split()) if path else ()
     except OSError:
         names = ()
     if names:
@@ -68,17 +68,23 @@ def timm_model_names() -> tuple[str, ...]:
 
     names = tuple(timm.list_models())
     try:  # atomic: a reader never sees half a list
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f".{path.name}.{os.getpid()}")
-        partial.write_text("\n".join(names))
-        partial.replace(path)
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            partial = path.with_name(f".{path.name}.{os.getpid()}")
+            partial.write_text("\n".join(names))
+            partial.replace(path)
     except OSError:  # a read-only home: every check imports timm instead
         pass
     return names
 
 
-def _cache_dir() -> Path:
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgetune"
+def _cache_file() -> Optional[Path]:
+    """$XDG_CACHE_HOME/edgetune/timm-<version>-models.txt; None without a home directory to cache in."""
+    try:
+        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    except RuntimeError:
+        return None
+    return root / "edgetune" / f"timm-{importlib.metadata.version('timm')}-models.txt"
 
 
 def _unknown_rule(name: str) -> str:
