@@ -11,6 +11,7 @@ import fnmatch
 import importlib.metadata
 import os
 import re
+import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -50,7 +51,11 @@ def resolve_backbone(name: str) -> BackbonePreset:
 
 
 def is_timm_model(name: str) -> bool:
-    """`timm.is_model` without importing timm: the architecture before any `.pretrained_tag` is registered."""
+    """`timm.is_model`, asked of timm itself once it is imported (a trial building the model: it also knows
+    models registered at run time), else of the cached names: the architecture before any `.pretrained_tag`."""
+    timm = sys.modules.get("timm")
+    if timm is not None:
+        return timm.is_model(name)
     return name.split(".", 1)[0] in timm_model_names()
 
 

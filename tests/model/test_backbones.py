@@ -67,6 +67,7 @@ def test_timm_names_are_cached_per_version_and_agree_with_timm(tmp_path, monkeyp
         assert timm_model_names() == tuple(timm.list_models())
         for name in ("resnet50", "vit_base_patch16_224.augreg_in21k", "deit_smal_patch16_224", "resnet50x"):
             assert is_timm_model(name) == timm.is_model(name), name
+            assert (name.split(".", 1)[0] in timm_model_names()) == timm.is_model(name), name  # the cached path
         (cached,) = (tmp_path / "edgetune").glob(f"timm-{timm.__version__}-models.txt")
         cached.write_text("test_vit\nresnet50")  # the next process reads the file, not timm
         timm_model_names.cache_clear()
