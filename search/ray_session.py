@@ -10,13 +10,15 @@ from data_pipeline.schema import ConfigError
 logger = logging.getLogger(__name__)
 
 DASHBOARD_HOST = "127.0.0.1"
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
 
 
 def start_ray(address: Optional[str] = None) -> int:
     """Attach to `address` (or $RAY_ADDRESS), else start a local Ray; returns the number of alive nodes.
 
-    A local Ray keeps Ray 2.60's token authentication (on by default) and binds the dashboard to
-    127.0.0.1: the dashboard and job API run arbitrary code for whoever reaches them.
+    A local Ray runs with token authentication, turned on here rather than left to Ray's default (which
+    RAY_AUTH_MODE=disabled in the environment turns off), and binds the dashboard to 127.0.0.1: the
+    dashboard and job API run arbitrary code for whoever reaches them.
     """
     import ray
 
@@ -25,6 +27,7 @@ def start_ray(address: Optional[str] = None) -> int:
         context = ray.init(address=address, log_to_driver=False)
         where = f"attached to the Ray cluster at {address}"
     else:
+        require_token_auth()
         context = ray.init(include_dashboard=True, dashboard_host=DASHBOARD_HOST, log_to_driver=False)
         where = "started a local Ray"
     url = context.dashboard_url or ""
@@ -34,6 +37,25 @@ def start_ray(address: Optional[str] = None) -> int:
         logger.info("dashboard: http://%s  (token authentication: `ray get-auth-token` prints the token; "
                     "for a remote cluster open it through `ray dashboard CLUSTER.yaml` or an SSH tunnel)", url)
     return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+def require_token_auth() -> None:
+    """Token authentication for the local Ray about to start, and for every process it starts.
+
+    Ray reads the mode from $RAY_AUTH_MODE (in this process and, inherited, in the GCS, raylet, dashboard
+    and workers) and generates a token at ~/.ray/auth_token if none exists.
+    """
+    mode = os.environ.get(AUTH_MODE_ENV)
+    if mode and mode.lower() != "token":
+        logger.warning("warning: %s=%s ignored: a local sweep's Ray always runs with token authentication",
+                       AUTH_MODE_ENV, mode)
+    os.environ[AUTH_MODE_ENV] = "token"
+    try:  # Ray caches its config at import; refresh it so this process sees the mode too (as Ray itself does)
+        from ray._raylet import Config
+
+        Config.initialize("")
+    except (ImportError, AttributeError):  # another Ray version: its import reads the environment at init
+        pass
 
 
 def check_storage_reaches_every_node(storage_path: str, cache_dir: str, shared: bool, nodes: int) -> None:
