@@ -151,7 +151,7 @@ def test_up_refuses_a_busy_port_before_starting_anything(tmp_path):
 # ---------------------------------------------------------------- the real cluster
 
 PROBE = textwrap.dedent("""
-    import json, ray
+    import json, os, ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     ray.init(log_to_driver=False)
     nodes = [n for n in ray.nodes() if n["Alive"]]
@@ -159,13 +159,13 @@ PROBE = textwrap.dedent("""
 
     @ray.remote(num_cpus=1)
     def where():
-        return ray.get_runtime_context().get_node_id()
+        return ray.get_runtime_context().get_node_id(), os.environ.get("EDGETUNE_LOCAL_CLUSTER_ID")
 
-    ran_on = ray.get([where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(w, soft=False)).remote()
-                      for w in workers])
+    ran = ray.get([where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(w, soft=False)).remote()
+                   for w in workers])
     print(json.dumps({"alive": len(nodes), "cpu": ray.cluster_resources().get("CPU", 0),
                       "head_cpu": [n["Resources"].get("CPU", 0) for n in nodes if n["NodeID"] not in workers],
-                      "workers": workers, "ran_on": ran_on}))
+                      "workers": workers, "ran_on": [r[0] for r in ran], "ids": [r[1] for r in ran]}))
 """)
 
 
@@ -211,11 +211,14 @@ def test_token_file_is_private(local_cluster):
 
 @pytest.mark.integration
 def test_three_nodes_two_cpus_and_a_task_on_each_worker(local_cluster):
+    """Tasks run on both workers, and their worker processes carry the cluster id (so `down` finds them)."""
+    assert f'os.environ.get("{CLUSTER_ID_ENV}")' in PROBE
     proc = run_cli("-c", PROBE, env={**AUTH, "RAY_ADDRESS": local_cluster["address"]}, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["alive"] == 3 and seen["cpu"] == 2 and seen["head_cpu"] == [0], seen
     assert len(seen["workers"]) == 2 and seen["ran_on"] == seen["workers"], seen
+    assert seen["ids"] == [local_cluster["id"]] * 2, "a worker process lacks the id `down` finds it by"
 
 
 def test_local_storage_on_a_multi_node_cluster_is_refused(local_cluster, tmp_path, clothing_root):
