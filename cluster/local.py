@@ -29,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from data_pipeline.cache import MIRROR_ENV
+from search.ray_session import make_token_private, token_path
 
 logger = logging.getLogger("cluster.local")
 
@@ -122,11 +123,6 @@ def worker_mirror(spec: LocalClusterSpec, index: int) -> str:
     return f"{spec.root}/node-{index}/cache-mirror"
 
 
-def token_path() -> Path:
-    """Where Ray reads the token: $RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token."""
-    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
-
-
 def ensure_token() -> Optional[Path]:
     """Make sure an auth token exists and only its owner can read it; None when $RAY_AUTH_TOKEN carries it."""
     if os.environ.get("RAY_AUTH_TOKEN"):
@@ -134,9 +130,8 @@ def ensure_token() -> Optional[Path]:
     path = token_path()
     if not path.exists():
         run_ray([ray_executable(), "get-auth-token", "--generate"], what="generating the auth token")
-    if not path.exists():
+    if make_token_private() is None:
         raise ClusterError(f"no auth token at {path} after `ray get-auth-token --generate`")
-    path.chmod(0o600)  # Ray writes it world-readable; the token is the key to the whole cluster
     return path
 
 

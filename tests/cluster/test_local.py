@@ -16,13 +16,13 @@ import psutil
 import pytest
 
 from cluster.local import (CLUSTER_ID_ENV, MARKER_FILE, ClusterError, LocalClusterSpec, claim_temp_dir,
-                           cluster_processes, down, head_command, token_path, worker_command, worker_mirror,
-                           write_state)
+                           cluster_processes, down, head_command, worker_command, worker_mirror, write_state)
 from data_pipeline.cache import MIRROR_ENV
 from data_pipeline.uri import join
 from results.collect import collect
 from results.storage import open_experiment
 from search.layout import EPOCHS_FILE, STATUS_FILE
+from search.ray_session import token_path
 from tests.conftest import ROOT, run_cli
 from tests.s3 import wait_for
 

@@ -38,7 +38,8 @@ PROBE = textwrap.dedent("""
 
 @pytest.mark.integration
 def test_local_ray_refuses_unauthenticated_dashboard_and_job_requests(tmp_path):
-    """Even with RAY_AUTH_MODE=disabled in the environment: token auth is turned on, not left to Ray's default."""
+    """Even with RAY_AUTH_MODE=disabled in the environment: token auth is turned on, not left to Ray's default,
+    and the token file Ray writes (world-readable) is made private."""
     proc = run_cli("-c", PROBE, env={"RAY_AUTH_MODE": "disabled", "HOME": str(tmp_path)}, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
     found = json.loads(proc.stdout.strip().splitlines()[-1])
@@ -47,4 +48,5 @@ def test_local_ray_refuses_unauthenticated_dashboard_and_job_requests(tmp_path):
     assert found["listening"] == ["127.0.0.1"], found["listening"]
     assert found["env"] == "token"
     assert "RAY_AUTH_MODE=disabled ignored" in proc.stderr
-    assert (tmp_path / ".ray" / "auth_token").stat().st_size > 0
+    token = tmp_path / ".ray" / "auth_token"
+    assert token.stat().st_size > 0 and token.stat().st_mode & 0o077 == 0, oct(token.stat().st_mode)
