@@ -327,7 +327,9 @@ def audit(path: Path) -> list[str]:
         docs = load_documents(path)
     except (OSError, yaml.YAMLError) as err:
         return [f"{path}: cannot be read as YAML ({str(err).splitlines()[0]})"]
-    problems = []
+    problems = [f"{path}: document {i + 1} is a {type(doc).__name__}, but must be a mapping"
+                for i, doc in enumerate(docs) if not isinstance(doc, dict)]
+    docs = [doc for doc in docs if isinstance(doc, dict)]
     for doc in docs:
         if "Statement" in doc:
             found = check_iam_policy(doc)

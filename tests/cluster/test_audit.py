@@ -250,6 +250,15 @@ def test_broad_iam_policy_is_caught(statement):
     assert check_iam_policy({"Version": "2012-10-17", "Statement": [statement]})
 
 
+def test_every_document_of_a_file_is_checked(tmp_path):
+    """A second document (a public Service after the closed RayCluster and its policy) and a document that is not a mapping."""
+    path = tmp_path / "two.yaml"
+    cluster = (CLUSTER_DIR / "kuberay" / "raycluster.yaml").read_text()
+    path.write_text(cluster + "\n---\n" + yaml.safe_dump(EXTERNAL_SERVICE) + "---\n- just\n- a list\n")
+    problems = audit(path)
+    assert any("externalIPs" in p for p in problems) and any("document 4 is a list" in p for p in problems), problems
+
+
 def test_audit_cli_passes_the_shipped_files_and_fails_an_open_one(tmp_path):
     ok = run_cli("-m", "cluster.audit")
     assert ok.returncode == 0 and "0 problems" in ok.stderr
