@@ -10,13 +10,17 @@ import importlib.metadata
 import os
 import threading
 import time
-import tomllib
 
 import pytest
 from packaging.requirements import Requirement
 from packaging.version import Version
 
 from tests.conftest import ROOT
+
+try:
+    import tomllib
+except ImportError:  # Python 3.10
+    tomllib = pytest.importorskip("tomli")
 
 # name: (the lowest admitted version, the highest version that lacks the protection, why)
 FLOORS = {
