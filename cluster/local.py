@@ -5,8 +5,11 @@ CPUs, all on 127.0.0.1, with Ray's token authentication on and the dashboard bou
 worker keeps its own copy of a remote data cache (EDGETUNE_CACHE_MIRROR under the cluster's temp dir), as
 separate machines would: a sweep whose cache is at an s3:// URI downloads it once per node.
 
-`down` stops only the processes of this cluster (found by its own --temp-dir and GCS port, and their
-children), never `ray stop`: that kills every Ray process on the machine, including other people's.
+`down` stops only processes this cluster started, never `ray stop` (that kills every Ray process on the
+machine, including other people's): those recorded at `up` (pid and start time, so a reused pid is not
+taken for ours), those carrying this cluster's random id in their environment (every process `ray start`
+and its nodes start inherits it), and their children. It deletes the temp dir only if `up` created it
+(the marker file in it holds the same id); a folder that existed before is refused at `up`.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ import dataclasses
 import json
 import logging
 import os
+import secrets
 import shutil
 import signal
 import socket
@@ -25,6 +29,7 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from data_pipeline.cache import MIRROR_ENV
+from search.ray_session import make_token_private, token_path
 
 logger = logging.getLogger("cluster.local")
 
@@ -32,6 +37,8 @@ HOST = "127.0.0.1"
 DEFAULT_STATE = Path.home() / ".cache" / "edgetune" / "local_cluster.json"
 START_TIMEOUT_S = 120
 AUTH_ENV = {"RAY_AUTH_MODE": "token"}
+CLUSTER_ID_ENV = "EDGETUNE_LOCAL_CLUSTER_ID"
+MARKER_FILE = ".edgetune-local-cluster"
 
 
 class ClusterError(Exception):
@@ -116,11 +123,6 @@ def worker_mirror(spec: LocalClusterSpec, index: int) -> str:
     return f"{spec.root}/node-{index}/cache-mirror"
 
 
-def token_path() -> Path:
-    """Where Ray reads the token: $RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token."""
-    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
-
-
 def ensure_token() -> Optional[Path]:
     """Make sure an auth token exists and only its owner can read it; None when $RAY_AUTH_TOKEN carries it."""
     if os.environ.get("RAY_AUTH_TOKEN"):
@@ -128,9 +130,8 @@ def ensure_token() -> Optional[Path]:
     path = token_path()
     if not path.exists():
         run_ray([ray_executable(), "get-auth-token", "--generate"], what="generating the auth token")
-    if not path.exists():
+    if make_token_private() is None:
         raise ClusterError(f"no auth token at {path} after `ray get-auth-token --generate`")
-    path.chmod(0o600)  # Ray writes it world-readable; the token is the key to the whole cluster
     return path
 
 
@@ -158,24 +159,17 @@ def _psutil():
     return psutil
 
 
-def _belongs(cmdline: Sequence[str], root: str, port: int) -> bool:
-    """Whether a process is one of this cluster's: it names our temp dir, or our GCS port as its address."""
-    for arg in cmdline:
-        if root in arg:
-            return True
-        key, _, value = arg.partition("=")
-        if key.lstrip("-").replace("_", "-") in {"address", "gcs-address"} and value.endswith(f":{port}"):
-            return True
-    return False
+def cluster_processes(cluster_id: str) -> list:
+    """Processes carrying this cluster's id in their environment, and all their descendants.
 
-
-def cluster_processes(root: str, port: int) -> list:
-    """This cluster's processes and all their descendants (psutil.Process objects)."""
+    Only `up` sets the id, a random one per cluster, so a process that merely names the cluster's temp dir
+    or port in its arguments is never taken for one of ours. Other users' processes cannot be read: skipped.
+    """
     psutil = _psutil()
     found: dict[int, Any] = {}
-    for proc in psutil.process_iter(["cmdline"]):
+    for proc in psutil.process_iter():
         try:
-            if proc.pid != os.getpid() and _belongs(proc.info["cmdline"] or [], root, port):
+            if proc.pid != os.getpid() and proc.environ().get(CLUSTER_ID_ENV) == cluster_id:
                 found[proc.pid] = proc
                 found.update({child.pid: child for child in proc.children(recursive=True)})
         except psutil.Error:
@@ -245,6 +239,39 @@ def _signal(proc, sig: int) -> None:
         pass
 
 
+# ---------------------------------------------------------------- the temp dir
+
+
+def check_temp_dir_is_free(root: str) -> None:
+    """`up` only uses a temp dir that it creates, or one a previous `up` created (its marker is there)."""
+    folder = Path(root)
+    if folder.exists() and not (folder / MARKER_FILE).is_file():
+        raise ClusterError(f"--temp-dir {root} already exists and was not created by cluster.local (no "
+                           f"{MARKER_FILE} in it); `down` deletes the temp dir, so name a folder that does not exist")
+
+
+def claim_temp_dir(root: str, cluster_id: str) -> None:
+    """Create the temp dir (if needed) and mark it as this cluster's: only a marked folder is ever deleted."""
+    folder = Path(root)
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / MARKER_FILE).write_text(cluster_id)
+
+
+def remove_temp_dir(root: str, cluster_id: str) -> bool:
+    """Delete the temp dir if its marker says this cluster created it; returns whether it was deleted."""
+    marker = Path(root) / MARKER_FILE
+    try:
+        ours = marker.read_text().strip() == cluster_id
+    except OSError:
+        ours = False
+    if not ours:
+        logger.warning("left %s in place: its %s does not name this cluster, so `up` did not create it",
+                       root, MARKER_FILE)
+        return False
+    shutil.rmtree(root, ignore_errors=True)
+    return True
+
+
 # ---------------------------------------------------------------- state
 
 
@@ -273,24 +300,30 @@ def up(spec: LocalClusterSpec, state_path: Path = DEFAULT_STATE) -> dict[str, An
     if previous and recorded_processes(previous):
         raise ClusterError(f"a local cluster is already up at {previous['address']} ({state_path}); "
                            "run `python -m cluster.local down` first")
+    root = str(Path(spec.root).expanduser().absolute())
+    check_temp_dir_is_free(root)
     for port in (spec.port, spec.dashboard_port, spec.client_port, spec.metrics_port):
         if port_in_use(port):
             raise ClusterError(f"port {port} on {HOST} is already in use; choose another with --port, --dashboard-port, --client-port or --metrics-port")
+    spec = dataclasses.replace(spec, temp_dir=root)
     token = ensure_token()
+    cluster_id = secrets.token_hex(16)
+    claim_temp_dir(root, cluster_id)
     started = time.monotonic()
     try:
-        run_ray(head_command(spec), what=f"starting the head at {spec.address}")
+        run_ray(head_command(spec), what=f"starting the head at {spec.address}", **{CLUSTER_ID_ENV: cluster_id})
         for i in range(spec.workers):
             run_ray(worker_command(spec), what=f"starting worker {i + 1}/{spec.workers}",
-                    **{MIRROR_ENV: worker_mirror(spec, i + 1)})
+                    **{MIRROR_ENV: worker_mirror(spec, i + 1), CLUSTER_ID_ENV: cluster_id})
     except (ClusterError, subprocess.TimeoutExpired) as err:
-        terminate(cluster_processes(spec.root, spec.port), grace_s=5)
+        terminate(cluster_processes(cluster_id), grace_s=5)
+        remove_temp_dir(root, cluster_id)
         raise err if isinstance(err, ClusterError) else ClusterError(f"`ray start` timed out after {err.timeout}s")
-    state = {**dataclasses.asdict(spec), "temp_dir": spec.root, "address": spec.address,
+    state = {**dataclasses.asdict(spec), "cluster_id": cluster_id, "address": spec.address,
              "dashboard_url": f"http://{HOST}:{spec.dashboard_port}",
              "metrics_url": f"http://{HOST}:{spec.metrics_port}/metrics", "token_path": str(token) if token else None,
              "started_at": time.time(), "up_seconds": round(time.monotonic() - started, 1),
-             "processes": describe(cluster_processes(spec.root, spec.port))}
+             "processes": describe(cluster_processes(cluster_id))}
     write_state(state_path, state)
     return state
 
@@ -300,21 +333,31 @@ def down(state_path: Path = DEFAULT_STATE, grace_s: float = 10, keep_logs: bool 
     state = read_state(state_path)
     if state is None:
         raise ClusterError(f"no local cluster recorded at {state_path}; nothing to stop")
+    cluster_id = state.get("cluster_id")
+    if not cluster_id:
+        raise ClusterError(f"{state_path} records no cluster_id (written by an older cluster.local): stop that "
+                           "cluster's processes by hand, then delete the file")
+    stopped = terminate(owned_processes(state), grace_s)
+    left = owned_processes(state)
+    if left:
+        raise ClusterError(f"{len(left)} processes of the cluster survived SIGKILL: {describe(left)}")
+    state_path.unlink(missing_ok=True)
+    if not keep_logs:
+        remove_temp_dir(state["temp_dir"], cluster_id)
+    return stopped
+
+
+def owned_processes(state: dict[str, Any]) -> list:
+    """Every live process this cluster started: recorded at `up`, or carrying its id, and their children."""
     procs = {p.pid: p for p in recorded_processes(state)}
-    procs.update({p.pid: p for p in cluster_processes(state["temp_dir"], state["port"])})
+    if state.get("cluster_id"):
+        procs.update({p.pid: p for p in cluster_processes(state["cluster_id"])})
     for proc in list(procs.values()):  # children started after `up` (trial workers, agents)
         try:
             procs.update({c.pid: c for c in proc.children(recursive=True)})
         except Exception:
             continue
-    stopped = terminate(list(procs.values()), grace_s)
-    left = cluster_processes(state["temp_dir"], state["port"])
-    if left:
-        raise ClusterError(f"{len(left)} processes of the cluster survived SIGKILL: {describe(left)}")
-    state_path.unlink(missing_ok=True)
-    if not keep_logs:
-        shutil.rmtree(state["temp_dir"], ignore_errors=True)
-    return stopped
+    return list(procs.values())
 
 
 def status(state_path: Path = DEFAULT_STATE) -> dict[str, Any]:
@@ -322,7 +365,7 @@ def status(state_path: Path = DEFAULT_STATE) -> dict[str, Any]:
     state = read_state(state_path)
     if state is None:
         raise ClusterError(f"no local cluster recorded at {state_path}; start one with `python -m cluster.local up`")
-    alive = describe(cluster_processes(state["temp_dir"], state["port"]))
+    alive = describe(owned_processes(state))
     raylets = sum(p["name"] == "raylet" for p in alive)
     return {**state, "alive_processes": len(alive), "alive_raylets": raylets, "up": raylets > 0}
 

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import os
+from pathlib import Path
 from typing import Optional
 
 from data_pipeline.schema import ConfigError
@@ -10,13 +11,15 @@ from data_pipeline.schema import ConfigError
 logger = logging.getLogger(__name__)
 
 DASHBOARD_HOST = "127.0.0.1"
+AUTH_MODE_ENV = "RAY_AUTH_MODE"
 
 
 def start_ray(address: Optional[str] = None) -> int:
     """Attach to `address` (or $RAY_ADDRESS), else start a local Ray; returns the number of alive nodes.
 
-    A local Ray keeps Ray 2.60's token authentication (on by default) and binds the dashboard to
-    127.0.0.1: the dashboard and job API run arbitrary code for whoever reaches them.
+    A local Ray runs with token authentication, turned on here rather than left to Ray's default (which
+    RAY_AUTH_MODE=disabled in the environment turns off), and binds the dashboard to 127.0.0.1: the
+    dashboard and job API run arbitrary code for whoever reaches them.
     """
     import ray
 
@@ -25,7 +28,9 @@ def start_ray(address: Optional[str] = None) -> int:
         context = ray.init(address=address, log_to_driver=False)
         where = f"attached to the Ray cluster at {address}"
     else:
+        require_token_auth()
         context = ray.init(include_dashboard=True, dashboard_host=DASHBOARD_HOST, log_to_driver=False)
+        make_token_private()
         where = "started a local Ray"
     url = context.dashboard_url or ""
     resources = ray.cluster_resources()
@@ -34,6 +39,39 @@ def start_ray(address: Optional[str] = None) -> int:
         logger.info("dashboard: http://%s  (token authentication: `ray get-auth-token` prints the token; "
                     "for a remote cluster open it through `ray dashboard CLUSTER.yaml` or an SSH tunnel)", url)
     return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+def require_token_auth() -> None:
+    """Token authentication for the local Ray about to start, and for every process it starts.
+
+    Ray reads the mode from $RAY_AUTH_MODE (in this process and, inherited, in the GCS, raylet, dashboard
+    and workers) and generates a token at ~/.ray/auth_token if none exists.
+    """
+    mode = os.environ.get(AUTH_MODE_ENV)
+    if mode and mode.lower() != "token":
+        logger.warning("warning: %s=%s ignored: a local sweep's Ray always runs with token authentication",
+                       AUTH_MODE_ENV, mode)
+    os.environ[AUTH_MODE_ENV] = "token"
+    try:  # Ray caches its config at import; refresh it so this process sees the mode too (as Ray itself does)
+        from ray._raylet import Config
+
+        Config.initialize("")
+    except (ImportError, AttributeError):  # another Ray version: its import reads the environment at init
+        pass
+
+
+def token_path() -> Path:
+    """Where Ray reads the token: $RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token."""
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
+
+
+def make_token_private() -> Optional[Path]:
+    """Only its owner may read the token file (Ray writes it world-readable); None when there is no file."""
+    path = token_path()
+    if not path.is_file():
+        return None
+    path.chmod(0o600)  # the token is the key to the whole cluster
+    return path
 
 
 def check_storage_reaches_every_node(storage_path: str, cache_dir: str, shared: bool, nodes: int) -> None:

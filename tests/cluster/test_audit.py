@@ -8,12 +8,14 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster.audit import CLUSTER_DIR, audit, check_kubernetes, check_launcher, check_nothing_open, load_documents
+from cluster.audit import (CLUSTER_DIR, admits_everyone, audit, check_iam_policy, check_kubernetes, check_launcher,
+                           check_network_policy, check_nothing_open, image_is_pinned, load_documents, shipped_files)
 from tests.conftest import ROOT, run_cli
 
-DEFINITIONS = sorted(CLUSTER_DIR.rglob("*.yaml"))
+DEFINITIONS = shipped_files()
 LAUNCHERS = [CLUSTER_DIR / "aws.yaml", CLUSTER_DIR / "gcp.yaml"]
 KUBERAY = [CLUSTER_DIR / "kuberay" / "raycluster.yaml", CLUSTER_DIR / "kuberay" / "rayjob.yaml"]
+IAM_POLICY = CLUSTER_DIR / "aws-iam-policy.json"
 
 
 def one(path: Path) -> dict:
@@ -21,7 +23,7 @@ def one(path: Path) -> dict:
 
 
 def test_every_definition_is_shipped():
-    assert set(LAUNCHERS + KUBERAY) <= set(DEFINITIONS)
+    assert set(LAUNCHERS + KUBERAY + [IAM_POLICY]) <= set(DEFINITIONS)
 
 
 @pytest.mark.parametrize("path", DEFINITIONS, ids=lambda p: str(p.relative_to(CLUSTER_DIR)))
@@ -57,9 +59,12 @@ def test_kuberay_head_is_clusterip_with_token_auth(path):
     assert not any(d.get("kind") == "Service" and d["spec"].get("type") in ("LoadBalancer", "NodePort") for d in docs)
 
 
-def test_raycluster_ships_a_network_policy_for_the_head():
-    kinds = [d["kind"] for d in load_documents(CLUSTER_DIR / "kuberay" / "raycluster.yaml")]
-    assert "NetworkPolicy" in kinds
+@pytest.mark.parametrize("path", KUBERAY, ids=lambda p: p.stem)
+def test_kuberay_ships_a_network_policy_selecting_every_ray_pod(path):
+    docs = load_documents(path)
+    assert "NetworkPolicy" in [d["kind"] for d in docs] and check_network_policy(docs) == []
+    without = [d for d in docs if d["kind"] != "NetworkPolicy"]
+    assert len(check_network_policy(without)) >= 2  # the head and the worker group each unprotected
 
 
 def test_rayjob_runs_the_sweep_on_shared_storage():
@@ -133,6 +138,125 @@ def test_a_public_service_document_is_caught(tmp_path):
     path.write_text(yaml.safe_dump({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "dash"},
                                     "spec": {"type": "LoadBalancer", "ports": [{"port": 8265}]}}))
     assert any("LoadBalancer" in p and str(path) in p for p in audit(path))
+
+
+# ------------------------------------------------- hostile manifests, parsed not matched
+
+def _kuberay(path: str, fn) -> list[dict]:
+    docs = copy.deepcopy(load_documents(CLUSTER_DIR / "kuberay" / path))
+    fn(docs)
+    return docs
+
+
+def _head(docs: list[dict]) -> dict:
+    spec = docs[0]["spec"]
+    return spec.get("rayClusterSpec", spec)["headGroupSpec"]
+
+
+def _problems(docs: list[dict]) -> list[str]:
+    return [p for d in docs for p in check_nothing_open(d) + check_kubernetes(d)] + check_network_policy(docs)
+
+
+DASHBOARD_INGRESS = {"apiVersion": "networking.k8s.io/v1", "kind": "Ingress", "metadata": {"name": "dash"},
+                     "spec": {"rules": [{"http": {"paths": [{"path": "/", "pathType": "Prefix", "backend": {
+                         "service": {"name": "edgetune-head-svc", "port": {"number": 8265}}}}]}}]}}
+EXTERNAL_SERVICE = {"apiVersion": "v1", "kind": "Service", "metadata": {"name": "ray"},
+                    "spec": {"type": "ClusterIP", "externalIPs": ["203.0.113.7"], "ports": [{"port": 10001}]}}
+
+HOSTILE_KUBERAY = {
+    "dashboard on ::": ("raycluster.yaml", lambda d: _head(d)["rayStartParams"].__setitem__("dashboard-host", "::")),
+    "dashboard on [::]": ("rayjob.yaml", lambda d: _head(d)["rayStartParams"].__setitem__("dashboard-host", "[::]")),
+    "ingress to the dashboard": ("raycluster.yaml", lambda d: d.append(copy.deepcopy(DASHBOARD_INGRESS))),
+    "kuberay ingress": ("rayjob.yaml", lambda d: _head(d).__setitem__("enableIngress", True)),
+    "load balancer head service": ("raycluster.yaml", lambda d: _head(d).__setitem__(
+        "headService", {"spec": {"type": "LoadBalancer"}})),
+    "host network": ("rayjob.yaml", lambda d: _head(d)["template"]["spec"].__setitem__("hostNetwork", True)),
+    "host port": ("raycluster.yaml", lambda d: _head(d)["template"]["spec"]["containers"][0]["ports"].append(
+        {"containerPort": 8265, "hostPort": 8265})),
+    "external ips": ("rayjob.yaml", lambda d: d.append(copy.deepcopy(EXTERNAL_SERVICE))),
+    "no network policy": ("rayjob.yaml", lambda d: d.pop()),
+    "policy for other pods": ("rayjob.yaml", lambda d: d[-1]["spec"]["podSelector"].__setitem__(
+        "matchLabels", {"app": "other"})),
+    "policy admitting everyone": ("raycluster.yaml", lambda d: d[-1]["spec"]["ingress"].append(
+        {"ports": [{"port": 8265}]})),
+    "policy admitting every namespace": ("rayjob.yaml", lambda d: d[-1]["spec"]["ingress"][0]["from"].append(
+        {"namespaceSelector": {}})),
+    "policy from 0.0.0.0/0": ("raycluster.yaml", lambda d: d[-1]["spec"]["ingress"][0]["from"].append(
+        {"ipBlock": {"cidr": "0.0.0.0/0"}})),
+    "image latest": ("raycluster.yaml", lambda d: _head(d)["template"]["spec"]["containers"][0].__setitem__(
+        "image", "ghcr.io/org/edgetune:latest")),
+    "image without tag": ("rayjob.yaml", lambda d: d[0]["spec"]["submitterPodTemplate"]["spec"]["containers"][0]
+                          .__setitem__("image", "rayproject/ray")),
+}
+
+
+@pytest.mark.parametrize("name", list(HOSTILE_KUBERAY))
+def test_hostile_kuberay_manifest_is_caught(name):
+    path, fn = HOSTILE_KUBERAY[name]
+    assert _problems(_kuberay(path, fn)), name
+
+
+def _aws_head(commands: list[str]) -> dict:
+    doc = copy.deepcopy(one(CLUSTER_DIR / "aws.yaml"))
+    doc["head_start_ray_commands"] = commands
+    return doc
+
+
+@pytest.mark.parametrize("command", [
+    "export RAY_AUTH_MODE=token; ray start --head --num-cpus=0 --dashboard-host=::",
+    "export RAY_AUTH_MODE=token; ray start --head --num-cpus=0 --dashboard-host '[::]'",
+    "export RAY_AUTH_MODE=token; ray start --head --num-cpus=0 --dashboard-host=127.0.0.1 --dashboard-host=10.1.2.3",
+    "export RAY_AUTH_MODE=token; ray start --head --num-cpus=0 --dashboard-host 0.0.0.0",
+], ids=["colons", "brackets", "last-flag-wins", "space-separated"])
+def test_launcher_dashboard_host_is_parsed_not_matched(command):
+    assert check_launcher(_aws_head(["ray stop", command])), command
+
+
+def test_private_networks_are_not_taken_for_every_address():
+    """The old substring check took 10.0.0.0/8 for 0.0.0.0 and missed `::`."""
+    assert not admits_everyone("10.0.0.0/8") and not admits_everyone("--node-ip-address=10.0.0.0")
+    assert admits_everyone("::") and admits_everyone("[::]:8265") and admits_everyone("::/0")
+    assert admits_everyone("0.0.0.0:8265") and admits_everyone("ray start --dashboard-host=0.0.0.0")
+    doc = one(CLUSTER_DIR / "kuberay" / "raycluster.yaml")
+    doc["spec"]["headGroupSpec"]["rayStartParams"]["node-ip-address"] = "10.0.0.0"
+    assert check_nothing_open(doc) == []
+
+
+@pytest.mark.parametrize("image, pinned", [
+    ("ghcr.io/org/edgetune:0.1.0-ray2.60.0", True), ("rayproject/ray@sha256:" + "a" * 64, True),
+    ("localhost:5000/edgetune:1.2", True), ("localhost:5000/edgetune", False), ("rayproject/ray", False),
+    ("rayproject/ray:latest", False),
+])
+def test_image_must_name_a_version(image, pinned):
+    assert image_is_pinned(image) is pinned
+
+
+def test_shipped_iam_policy_grants_only_the_experiment_prefixes():
+    policy = json.loads(IAM_POLICY.read_text())
+    assert check_iam_policy(policy) == []
+    resources = [r for st in policy["Statement"] for r in ([st["Resource"]] if isinstance(st["Resource"], str)
+                                                          else st["Resource"])]
+    assert all(r == "arn:aws:s3:::YOUR-BUCKET" or r.startswith("arn:aws:s3:::YOUR-BUCKET/edgetune") for r in resources)
+    assert "edgetune/*" in json.dumps(policy["Statement"][0]["Condition"])
+
+
+@pytest.mark.parametrize("statement", [
+    {"Effect": "Allow", "Action": "s3:*", "Resource": "arn:aws:s3:::YOUR-BUCKET/edgetune/*"},
+    {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "arn:aws:s3:::YOUR-BUCKET/*"},
+    {"Effect": "Allow", "Action": ["s3:GetObject"], "Resource": "*"},
+    {"Effect": "Allow", "Action": "s3:ListBucket", "Resource": "arn:aws:s3:::YOUR-BUCKET"},
+], ids=["wildcard-action", "whole-bucket", "every-resource", "list-without-prefix"])
+def test_broad_iam_policy_is_caught(statement):
+    assert check_iam_policy({"Version": "2012-10-17", "Statement": [statement]})
+
+
+def test_every_document_of_a_file_is_checked(tmp_path):
+    """A second document (a public Service after the closed RayCluster and its policy) and a document that is not a mapping."""
+    path = tmp_path / "two.yaml"
+    cluster = (CLUSTER_DIR / "kuberay" / "raycluster.yaml").read_text()
+    path.write_text(cluster + "\n---\n" + yaml.safe_dump(EXTERNAL_SERVICE) + "---\n- just\n- a list\n")
+    problems = audit(path)
+    assert any("externalIPs" in p for p in problems) and any("document 4 is a list" in p for p in problems), problems
 
 
 def test_audit_cli_passes_the_shipped_files_and_fails_an_open_one(tmp_path):

@@ -15,13 +15,14 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cluster.local import (ClusterError, LocalClusterSpec, _belongs, cluster_processes, head_command, token_path,
-                           worker_command, worker_mirror)
+from cluster.local import (CLUSTER_ID_ENV, MARKER_FILE, ClusterError, LocalClusterSpec, claim_temp_dir,
+                           cluster_processes, down, head_command, worker_command, worker_mirror, write_state)
 from data_pipeline.cache import MIRROR_ENV
 from data_pipeline.uri import join
 from results.collect import collect
 from results.storage import open_experiment
 from search.layout import EPOCHS_FILE, STATUS_FILE
+from search.ray_session import token_path
 from tests.conftest import ROOT, run_cli
 from tests.s3 import wait_for
 
@@ -58,12 +59,74 @@ def test_bad_spec_is_one_line(kwargs, words):
         LocalClusterSpec(**kwargs)
 
 
-def test_only_this_clusters_processes_are_matched():
-    root = "/tmp/ray_edgetune_6380"
-    assert _belongs(["raylet", f"--session_dir={root}/session_x"], root, 6380)
-    assert _belongs(["python", "-m", "ray.util.client.server", "--address=192.0.2.2:6380"], root, 6380)
-    assert not _belongs(["raylet", "--session_dir=/tmp/ray/session_x", "--gcs-address=10.0.0.1:6379"], root, 6380)
-    assert not _belongs(["python", "--address=10.0.0.1:16380"], root, 6380)
+def _sleeper(*args: str, env: dict | None = None) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)", *args],
+                            env={**os.environ, **(env or {})})
+
+
+def _state(folder: Path, cluster_id: str, processes: list) -> dict:
+    """A state file as `up` writes it (the fields `down` reads)."""
+    return {"temp_dir": str(folder), "port": PORT, "cluster_id": cluster_id, "processes": processes}
+
+
+def test_down_leaves_alone_what_it_did_not_start_or_create(tmp_path):
+    """A process that names the temp dir and the GCS port, recorded under a pid whose start time differs (a reused
+    pid), and a folder without the marker: `down` touches none of them."""
+    folder = tmp_path / "shared"
+    folder.mkdir()
+    (folder / "notes.txt").write_text("someone else's")
+    bystander = _sleeper(f"--temp-dir={folder}", f"--address=127.0.0.1:{PORT}", f"--session-dir={folder}/session")
+    try:
+        started = psutil.Process(bystander.pid).create_time()
+        recorded = [{"pid": bystander.pid, "name": "raylet", "create_time": started - 100}]
+        write_state(tmp_path / "state.json", _state(folder, "c0ffee", recorded))
+        down(tmp_path / "state.json", grace_s=1)
+        assert bystander.poll() is None, "down killed a process it did not start"
+        assert (folder / "notes.txt").read_text() == "someone else's"
+    finally:
+        bystander.kill()
+        bystander.wait()
+
+
+def test_down_stops_what_it_started_and_deletes_the_folder_it_created(tmp_path):
+    folder = tmp_path / "ray"
+    claim_temp_dir(str(folder), "c0ffee")
+    (folder / "session_x").mkdir()
+    ours = _sleeper(env={CLUSTER_ID_ENV: "c0ffee"})  # as a raylet started by `up` carries the id
+    recorded = _sleeper()  # recorded at `up` with its true start time
+    try:
+        wait_for(lambda: cluster_processes("c0ffee"), 30, "the process carrying the cluster id")
+        procs = [{"pid": recorded.pid, "name": "gcs_server", "create_time": psutil.Process(recorded.pid).create_time()}]
+        write_state(tmp_path / "state.json", _state(folder, "c0ffee", procs))
+        assert down(tmp_path / "state.json", grace_s=1) == 2
+        assert ours.wait(timeout=10) is not None and recorded.wait(timeout=10) is not None
+        assert not folder.exists() and not (tmp_path / "state.json").exists()
+    finally:
+        for proc in (ours, recorded):
+            proc.kill()
+            proc.wait()
+
+
+def test_folder_marked_by_another_cluster_is_not_deleted(tmp_path):
+    folder = tmp_path / "ray"
+    claim_temp_dir(str(folder), "another")
+    write_state(tmp_path / "state.json", _state(folder, "c0ffee", []))
+    down(tmp_path / "state.json", grace_s=1)
+    assert (folder / MARKER_FILE).read_text() == "another"
+
+
+def test_up_refuses_a_temp_dir_it_did_not_create(tmp_path):
+    folder = tmp_path / "home"
+    folder.mkdir()
+    (folder / "thesis.tex").write_text("x")
+    with socket.socket() as busy:  # should `up` get past the folder, it stops at the port, before Ray starts
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        proc = run_cli("-m", "cluster.local", "--state", str(tmp_path / "s.json"), "up", "--port",
+                       str(busy.getsockname()[1]), "--temp-dir", str(folder))
+    assert proc.returncode == 2 and proc.stderr.strip().count("\n") == 0, proc.stderr
+    assert f"--temp-dir {folder} already exists and was not created by cluster.local" in proc.stderr, proc.stderr
+    assert sorted(p.name for p in folder.iterdir()) == ["thesis.tex"]
 
 
 def test_cli_errors_are_one_line_exit_2(tmp_path):
@@ -82,13 +145,13 @@ def test_up_refuses_a_busy_port_before_starting_anything(tmp_path):
         proc = run_cli("-m", "cluster.local", "--state", str(tmp_path / "s.json"), "up", "--port", str(port),
                        "--temp-dir", str(tmp_path / "ray"))
     assert proc.returncode == 2 and f"port {port}" in proc.stderr, proc.stderr
-    assert not (tmp_path / "s.json").exists() and not cluster_processes(str(tmp_path / "ray"), port)
+    assert not (tmp_path / "s.json").exists() and not (tmp_path / "ray").exists()
 
 
 # ---------------------------------------------------------------- the real cluster
 
 PROBE = textwrap.dedent("""
-    import json, ray
+    import json, os, ray
     from ray.util.scheduling_strategies import NodeAffinitySchedulingStrategy
     ray.init(log_to_driver=False)
     nodes = [n for n in ray.nodes() if n["Alive"]]
@@ -96,13 +159,13 @@ PROBE = textwrap.dedent("""
 
     @ray.remote(num_cpus=1)
     def where():
-        return ray.get_runtime_context().get_node_id()
+        return ray.get_runtime_context().get_node_id(), os.environ.get("EDGETUNE_LOCAL_CLUSTER_ID")
 
-    ran_on = ray.get([where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(w, soft=False)).remote()
-                      for w in workers])
+    ran = ray.get([where.options(scheduling_strategy=NodeAffinitySchedulingStrategy(w, soft=False)).remote()
+                   for w in workers])
     print(json.dumps({"alive": len(nodes), "cpu": ray.cluster_resources().get("CPU", 0),
                       "head_cpu": [n["Resources"].get("CPU", 0) for n in nodes if n["NodeID"] not in workers],
-                      "workers": workers, "ran_on": ran_on}))
+                      "workers": workers, "ran_on": [r[0] for r in ran], "ids": [r[1] for r in ran]}))
 """)
 
 
@@ -115,12 +178,14 @@ def local_cluster(tmp_path_factory, s3_server):
     tmp = tmp_path_factory.mktemp("cluster")
     state = tmp / "state.json"
     base = ("-m", "cluster.local", "--state", str(state))
+    env = {k: v for k, v in os.environ.items() if k != "RAY_AUTH_TOKEN"}  # the token comes from its file
     up = run_cli(*base, "up", "--workers", "2", "--port", str(PORT), "--dashboard-port", str(DASHBOARD_PORT),
                  "--client-port", str(CLIENT_PORT), "--metrics-port", str(METRICS_PORT),
-                 "--temp-dir", f"/tmp/ray_et_test_{PORT}", env=s3_server.env, timeout=180)
+                 "--temp-dir", f"/tmp/ray_et_test_{PORT}", env={**env, **s3_server.env}, timeout=180)
     try:
         assert up.returncode == 0, up.stdout[-2000:] + up.stderr[-2000:]
-        yield {"state": state, "base": base, "stdout": up.stdout, "address": f"127.0.0.1:{PORT}", "tmp": tmp}
+        yield {"state": state, "base": base, "stdout": up.stdout, "address": f"127.0.0.1:{PORT}", "tmp": tmp,
+               "id": json.loads(state.read_text())["cluster_id"]}
     finally:
         if state.exists():
             run_cli(*base, "down", timeout=120)
@@ -140,17 +205,20 @@ def test_up_prints_how_to_attach_and_where_the_dashboard_is(local_cluster):
 @pytest.mark.integration
 def test_token_file_is_private(local_cluster):
     info = json.loads(run_cli(*local_cluster["base"], "status").stdout)
-    if info["token_path"]:
-        assert Path(info["token_path"]).stat().st_mode & 0o077 == 0
+    assert info["token_path"] == str(token_path()), info  # the fixture keeps $RAY_AUTH_TOKEN out: a file is used
+    assert Path(info["token_path"]).stat().st_mode & 0o077 == 0
 
 
 @pytest.mark.integration
 def test_three_nodes_two_cpus_and_a_task_on_each_worker(local_cluster):
+    """Tasks run on both workers, and their worker processes carry the cluster id (so `down` finds them)."""
+    assert f'os.environ.get("{CLUSTER_ID_ENV}")' in PROBE
     proc = run_cli("-c", PROBE, env={**AUTH, "RAY_ADDRESS": local_cluster["address"]}, timeout=120)
     assert proc.returncode == 0, proc.stderr[-2000:]
     seen = json.loads(proc.stdout.strip().splitlines()[-1])
     assert seen["alive"] == 3 and seen["cpu"] == 2 and seen["head_cpu"] == [0], seen
     assert len(seen["workers"]) == 2 and seen["ran_on"] == seen["workers"], seen
+    assert seen["ids"] == [local_cluster["id"]] * 2, "a worker process lacks the id `down` finds it by"
 
 
 def test_local_storage_on_a_multi_node_cluster_is_refused(local_cluster, tmp_path, clothing_root):
@@ -199,7 +267,7 @@ def test_sweep_on_s3_survives_a_killed_worker_node(local_cluster, clothing_root,
         wait_for(lambda: len(s3.trials_with_checkpoints(remote)) >= 2 or proc.poll() is not None, 300,
                  "a checkpoint from a trial on each worker")
         assert proc.poll() is None, log.read_text()[-3000:]
-        victim = worker_raylet(index=1)
+        victim = worker_raylet(local_cluster["id"], index=1)
         victim.send_signal(signal.SIGKILL)
         progress: dict[str, float] = {}
         wait_for(lambda: progress.update(sweep_metrics(name)) or progress.get("completed", 0) >= 1
@@ -228,10 +296,10 @@ def test_sweep_on_s3_survives_a_killed_worker_node(local_cluster, clothing_root,
     assert runs > 2, f"{runs} trial runs on 2 nodes cannot show the cache is fetched once per node"
 
 
-def worker_raylet(index: int):
+def worker_raylet(cluster_id: str, index: int):
     """The raylet process of worker `index` (found by the cache mirror `cluster.local` gave it)."""
     mirror = worker_mirror(SPEC, index)
-    for proc in cluster_processes(SPEC.root, PORT):
+    for proc in cluster_processes(cluster_id):
         try:
             if proc.name() == "raylet" and proc.environ().get(MIRROR_ENV) == mirror:
                 return proc
@@ -259,6 +327,6 @@ def sweep_metrics(experiment: str) -> dict[str, float]:
 def test_down_leaves_no_raylet(local_cluster):
     down = run_cli(*local_cluster["base"], "down", timeout=120)
     assert down.returncode == 0, down.stderr
-    assert not cluster_processes(f"/tmp/ray_et_test_{PORT}", PORT)
+    assert not cluster_processes(local_cluster["id"])
     assert not local_cluster["state"].exists() and not Path(f"/tmp/ray_et_test_{PORT}").exists()
 

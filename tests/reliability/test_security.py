@@ -29,20 +29,46 @@ class _Payload:
         return (Path.touch, (self.marker,))
 
 
-def test_checkpoint_with_code_is_refused(tmp_path):
+def _write(path: Path, obj, how: str) -> None:
+    if how == "torch.save":
+        torch.save(obj, path)
+    else:  # a bare pickle, as an old or hand-made .pth can be
+        with path.open("wb") as f:
+            pickle.dump(obj, f)
+
+
+def _payload_is_live(path: Path, marker: Path, how: str) -> None:
+    """The file really runs code when loaded without weights_only, so a refusal below means something."""
+    if how == "torch.save":
+        torch.load(path, weights_only=False)
+    else:
+        with path.open("rb") as f:
+            pickle.load(f)
+    assert marker.exists()
+    marker.unlink()
+
+
+@pytest.mark.parametrize("how", ["torch.save", "pickle.dump"])
+def test_checkpoint_with_code_is_refused(tmp_path, how):
     marker = tmp_path / "pwned"
-    torch.save({"model": {}, "epoch": 1, "evil": _Payload(marker)}, tmp_path / ckpt.CHECKPOINT_FILE)
-    with pytest.raises(pickle.UnpicklingError, match="Weights only load failed"):
+    path = tmp_path / ckpt.CHECKPOINT_FILE
+    _write(path, {"model": {}, "epoch": 1, "evil": _Payload(marker)}, how)
+    _payload_is_live(path, marker, how)
+    with pytest.raises(pickle.UnpicklingError):  # the type torch's weights_only loader raises, whatever its text
         ckpt.load(tmp_path)
     assert not marker.exists()
 
 
-def test_weights_file_with_code_is_refused(tmp_path):
+@pytest.mark.parametrize("how", ["torch.save", "pickle.dump"])
+def test_weights_file_with_code_is_refused(tmp_path, how):
+    """The project's path for a local .pth (timm.create_model with pretrained_cfg_overlay=dict(file=...)) refuses
+    a pickled callable: timm >= 1.0.26 loads it with weights_only=True."""
     marker = tmp_path / "pwned"
     path = tmp_path / "weights.pth"
-    torch.save({"head.weight": torch.zeros(2, 2), "evil": _Payload(marker)}, path)
+    _write(path, {"head.weight": torch.zeros(2, 2), "evil": _Payload(marker)}, how)
+    _payload_is_live(path, marker, how)
     cfg = ModelConfig(backbone="test_vit", image_size=32, pretrained=str(path))
-    with pytest.raises(WeightsError, match="weights_only=True blocked") as err:
+    with pytest.raises(WeightsError, match="could not be loaded") as err:
         build_model(cfg, num_classes=3)
     assert "weights.pth" in str(err.value) and "\n" not in str(err.value)
     assert not marker.exists()

@@ -1,0 +1,52 @@
+"""search.ray_session: the local Ray a sweep starts refuses every request that lacks its token."""
+from __future__ import annotations
+
+import json
+import textwrap
+
+import pytest
+
+from tests.conftest import run_cli
+
+# Starts the sweep's own local Ray through `start_ray`, then asks its dashboard as a stranger would.
+PROBE = textwrap.dedent("""
+    import json, os, urllib.error, urllib.request
+    import psutil, ray
+    from search.ray_session import start_ray
+
+    start_ray()
+    url = "http://" + ray._private.worker.get_dashboard_url()
+    port = int(url.rsplit(":", 1)[1])
+    token = open(os.path.expanduser("~/.ray/auth_token")).read().strip()
+
+    def status(path, token=None):
+        headers = {"Authorization": f"Bearer {token}"} if token else {}
+        try:
+            with urllib.request.urlopen(urllib.request.Request(url + path, headers=headers), timeout=20) as r:
+                return r.status
+        except urllib.error.HTTPError as err:
+            return err.code
+
+    paths = ["/api/jobs/", "/api/cluster_status", "/nodes?view=summary"]
+    seen = {p: {"none": status(p), "wrong": status(p, "0" * 32), "right": status(p, token)} for p in paths}
+    listening = sorted({c.laddr.ip for c in psutil.net_connections(kind="tcp")
+                        if c.status == psutil.CONN_LISTEN and c.laddr.port == port})
+    print(json.dumps({"seen": seen, "listening": listening, "env": os.environ.get("RAY_AUTH_MODE")}))
+    ray.shutdown()
+""")
+
+
+@pytest.mark.integration
+def test_local_ray_refuses_unauthenticated_dashboard_and_job_requests(tmp_path):
+    """Even with RAY_AUTH_MODE=disabled in the environment: token auth is turned on, not left to Ray's default,
+    and the token file Ray writes (world-readable) is made private."""
+    proc = run_cli("-c", PROBE, env={"RAY_AUTH_MODE": "disabled", "HOME": str(tmp_path)}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    found = json.loads(proc.stdout.strip().splitlines()[-1])
+    for path, codes in found["seen"].items():
+        assert codes == {"none": 401, "wrong": 403, "right": 200}, (path, codes)
+    assert found["listening"] == ["127.0.0.1"], found["listening"]
+    assert found["env"] == "token"
+    assert "RAY_AUTH_MODE=disabled ignored" in proc.stderr
+    token = tmp_path / ".ray" / "auth_token"
+    assert token.stat().st_size > 0 and token.stat().st_mode & 0o077 == 0, oct(token.stat().st_mode)
