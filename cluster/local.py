@@ -24,17 +24,19 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
+from core import atomic, folders
+from core.errors import UserError
 from data_pipeline.cache import MIRROR_ENV
 
 logger = logging.getLogger("cluster.local")
 
 HOST = "127.0.0.1"
-DEFAULT_STATE = Path.home() / ".cache" / "edgetune" / "local_cluster.json"
+DEFAULT_STATE = folders.cluster_state()
 START_TIMEOUT_S = 120
 AUTH_ENV = {"RAY_AUTH_MODE": "token"}
 
 
-class ClusterError(Exception):
+class ClusterError(UserError):
     """A user-facing problem with the local cluster (one line, exit code 2)."""
 
 
@@ -152,8 +154,8 @@ def port_in_use(port: int) -> bool:
 
 
 def _psutil():
-    import ray  # noqa: F401  (Ray vendors psutil and puts it on sys.path)
     import psutil
+    import ray  # noqa: F401  (Ray vendors psutil and puts it on sys.path)
 
     return psutil
 
@@ -258,10 +260,7 @@ def read_state(path: Path) -> Optional[dict[str, Any]]:
 
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.replace(path)
+    atomic.write_json(path, state, indent=2)
 
 
 # ---------------------------------------------------------------- verbs

@@ -24,7 +24,9 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from data_pipeline.schema import ConfigError, check, dump_yaml, from_mapping, load_yaml
+from core import atomic
+from core.errors import UserError
+from core.schema import ConfigError, check, dump_yaml, from_mapping, load_yaml
 from model.config import RunConfig
 
 PACKAGE_FORMAT = 1
@@ -37,7 +39,7 @@ ONNX_FILE = "model.onnx"
 ONNX_INPUT, ONNX_OUTPUT = "input", "logits"
 
 
-class PackageError(ValueError):
+class PackageError(UserError):
     """A model package is missing, incomplete or inconsistent; `str()` is one line naming the file."""
 
 
@@ -134,10 +136,7 @@ def write_package(out: str | os.PathLike, model: torch.nn.Module, cfg: RunConfig
 
 def write_meta(out: str | os.PathLike, info: Mapping[str, Any]) -> None:
     """(Re)write package.json atomically."""
-    path = Path(out) / META_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_json(Path(out) / META_FILE, info, indent=1)
 
 
 def load_package(path: str | os.PathLike) -> ModelPackage:

@@ -26,12 +26,13 @@ from typing import Iterable, Iterator, Optional, Sequence
 import numpy as np
 import torch
 
+from core.cli import command
 from data_pipeline.cache import Split
 from data_pipeline.loader import BatchLoader
-from data_pipeline.scan import DecodeParams, Decoded, decode_file
+from data_pipeline.scan import Decoded, DecodeParams, decode_file
 from data_pipeline.sources import IMAGE_EXTENSIONS, MISSING, walk_files
-from model.package import ONNX_FILE, ONNX_INPUT, ModelPackage, PackageError, load_package
 from model.device import resolve_device
+from model.package import ONNX_FILE, ONNX_INPUT, ModelPackage, PackageError, load_package
 
 log = logging.getLogger("model.predict")
 
@@ -208,21 +209,18 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@command
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        if args.top_k < 1 or args.batch_size < 1:
-            raise PackageError(f"--top-k ({args.top_k}) and --batch-size ({args.batch_size}) must be >= 1")
-        predictor = Predictor(load_package(args.model), args.backend, args.device)
-        paths = find_images(args.inputs)
-        if not paths:
-            raise PackageError(f"no images found in {', '.join(args.inputs)}")
-        rows = list(predict_files(paths, predictor, batch_size=args.batch_size, top_k=args.top_k,
-                                  progress=not args.no_progress))
-    except PackageError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.top_k < 1 or args.batch_size < 1:
+        raise PackageError(f"--top-k ({args.top_k}) and --batch-size ({args.batch_size}) must be >= 1")
+    predictor = Predictor(load_package(args.model), args.backend, args.device)
+    paths = find_images(args.inputs)
+    if not paths:
+        raise PackageError(f"no images found in {', '.join(args.inputs)}")
+    rows = list(predict_files(paths, predictor, batch_size=args.batch_size, top_k=args.top_k,
+                              progress=not args.no_progress))
     top_k = min(args.top_k, len(predictor.package.classes))
     text = format_rows(rows, args.format, top_k)
     if args.out:

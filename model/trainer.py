@@ -18,6 +18,23 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.names import (
+    COMPLETED,
+    DIVERGED,
+    EPOCH,
+    EPOCH_METRICS,
+    LR,
+    RUNNING,
+    STATUS,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    VAL_ACC,
+    VAL_BALANCED_ACC,
+    VAL_F1,
+    VAL_LOSS,
+    VAL_PRECISION,
+    VAL_RECALL,
+)
 from data_pipeline.balance import plan_balance
 from data_pipeline.cache import PreparedData
 from data_pipeline.loader import BatchLoader
@@ -27,8 +44,6 @@ from model.config import RunConfig
 from model.device import resolve_device
 from model.finetune import param_groups
 from model.metrics import confusion_matrix, per_class_table, summary_metrics
-from model.names import (EPOCH, EPOCH_METRICS, LR, STATUS, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_BALANCED_ACC,
-                         VAL_F1, VAL_LOSS, VAL_PRECISION, VAL_RECALL)
 from model.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -88,7 +103,7 @@ class Trainer:
         self.history: list[dict] = []
         self.first_batch_ts: Optional[float] = None
         """Wall-clock time (time.time()) this process's first training batch reached the model."""
-        self.status = "running"
+        self.status = RUNNING
         self._val_confusion: Optional[torch.Tensor] = None
 
     def _setup_cuda(self, memory_fraction: Optional[float]) -> None:
@@ -106,8 +121,10 @@ class Trainer:
                       channels_last=self.cuda)
         self.train_loader = BatchLoader(train, batch_size=cfg.train.batch_size, augment=cfg.data.augment,
                                         seed=cfg.train.seed, **common)
-        self.eval_loaders = {name: BatchLoader(self.data.split(name), batch_size=2 * cfg.train.batch_size, **common)
-                             for name in SPLITS}
+        # Train metrics are measured on the share that is trained on, not on the whole training split.
+        measured = {"train": train, **{name: self.data.split(name) for name in SPLITS if name != "train"}}
+        self.eval_loaders = {name: BatchLoader(split, batch_size=2 * cfg.train.batch_size, **common)
+                             for name, split in measured.items()}
         self.train_eval_indices = _fixed_subset(len(train), cfg.train.train_eval_max, cfg.train.seed)
         self.steps_per_epoch = max(1, self.train_loader.num_batches(len(self.plan.epoch_indices(0))))
 
@@ -115,7 +132,7 @@ class Trainer:
 
     def fit(self, on_epoch: Optional[Callable[[dict], None]] = None) -> FitResult:
         """Train from `self.epoch` to `cfg.train.epochs`, calling `on_epoch(metrics)` after each epoch."""
-        while self.status == "running" and self.epoch < self.cfg.train.epochs:
+        while self.status == RUNNING and self.epoch < self.cfg.train.epochs:
             try:
                 metrics = self._run_epoch()
             except torch.OutOfMemoryError as err:
@@ -147,7 +164,7 @@ class Trainer:
         if reason:
             metrics = self._diverged_metrics(reason)
         else:
-            self.status = "completed" if self.epoch >= self.cfg.train.epochs else "running"
+            self.status = COMPLETED if self.epoch >= self.cfg.train.epochs else RUNNING
             metrics = {EPOCH: self.epoch, STATUS: self.status, **measured, "train_loss_running": running_loss}
         metrics.update({EPOCH: self.epoch, LR: max(self.scheduler.get_last_lr()),
                         "epoch_time_s": time.perf_counter() - start,
@@ -223,15 +240,15 @@ class Trainer:
 
     def _diverged_metrics(self, reason: str) -> dict:
         """The last good epoch's figures; before any good epoch, the worst values (inf loss, 0 scores)."""
-        self.status = "diverged"
-        last = next((h for h in reversed(self.history) if h[STATUS] != "diverged"), None)
+        self.status = DIVERGED
+        last = next((h for h in reversed(self.history) if h[STATUS] != DIVERGED), None)
         keys = (*EPOCH_METRICS, "train_loss_running")
         if last is not None:
             values = {k: last[k] for k in keys}
         else:
             values = {k: (math.inf if k.endswith("loss") or k == "train_loss_running" else 0.0) for k in keys}
         log.warning("run diverged at epoch %d: %s", self.epoch, reason)
-        return {STATUS: "diverged", **values, "diverged_reason": reason}
+        return {STATUS: DIVERGED, **values, "diverged_reason": reason}
 
     def _final(self) -> dict:
         if not self.history:

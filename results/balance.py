@@ -13,9 +13,9 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from core.schema import ConfigError
 from data_pipeline.balance import plan_balance
 from data_pipeline.config import BalanceConfig
-from data_pipeline.schema import ConfigError
 from data_pipeline.split import subset_size
 from results.collect import Collected
 from results.storage import ExperimentError, open_experiment

@@ -21,22 +21,31 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from data_pipeline.schema import ConfigError, from_mapping, load_yaml, to_mapping, with_overrides
-from data_pipeline.uri import join
+from core.cli import command
+from core.layout import EPOCHS_FILE, STATUS_FILE, SWEEP_CONFIG, SWEEP_INFO
+from core.names import (
+    DIVERGED,
+    EARLY_STOPPED,
+    EPOCH,
+    EPOCH_METRICS,
+    FAILED,
+    LR,
+    MODE_OF,
+    RUNNING,
+    STATUS,
+    TIMED_OUT,
+    final_status,
+)
+from core.schema import ConfigError, from_mapping, load_yaml, to_mapping, with_overrides
+from core.uri import join
 from model.config import SWEEP_ONLY_SECTIONS, RunConfig
-from model.names import EPOCH, EPOCH_METRICS, LR, MODE_OF, STATUS
 from results.storage import ExperimentError, ExperimentStore, drop_local_copy, open_experiment
-from search.layout import EPOCHS_FILE, STATUS_FILE, SWEEP_CONFIG, SWEEP_INFO
 
 log = logging.getLogger(__name__)
 
 RESULTS_DIR = "results"
 """Folder inside the experiment where collected tables and the test evaluation are stored."""
 
-COMPLETED, EARLY_STOPPED, DIVERGED, TIMED_OUT, FAILED, RUNNING = (
-    "completed", "early_stopped", "diverged", "timed_out", "failed", "running")
-STATUSES: tuple[str, ...] = (COMPLETED, EARLY_STOPPED, DIVERGED, TIMED_OUT, FAILED, RUNNING)
-FINAL_STATUSES = frozenset({COMPLETED, EARLY_STOPPED, DIVERGED, TIMED_OUT, FAILED})
 
 STUDY_FIELDS: dict[str, str] = {
     "epochs": "train.epochs",
@@ -169,7 +178,10 @@ def _collect_trial(store: ExperimentStore, dirname: str, meta: Mapping[str, Any]
     epochs = _epochs_frame(rows, trial_id)
     planned = _planned_epochs(entry, rows, config, params)
     has_error = store.exists(dirname, "error.txt") or store.exists(dirname, "error.pkl")
-    status = _status(entry, epochs, planned, has_error, bool(meta.get("finished_at")))
+    status = final_status(recorded=entry.get("status"), errored=has_error,
+                          trainer_status=epochs.iloc[-1][STATUS] if len(epochs) else None,
+                          epochs_run=int(epochs[EPOCH].max()) if len(epochs) else 0, epochs_planned=planned,
+                          ended=bool(meta.get("finished_at")))
     metrics = _metrics(epochs, meta)
     row = {
         "trial_id": trial_id, "trial_dir": dirname, "status": status,
@@ -265,23 +277,6 @@ def _planned_epochs(entry: Mapping[str, Any], rows: list[dict], config: Any, par
             return int(row["epochs_planned"])
     tree = _trial_tree(config, params, {})
     return int(tree["train"]["epochs"]) if tree is not None else None
-
-
-def _status(entry: Mapping[str, Any], epochs: pd.DataFrame, planned: Optional[int], has_error: bool,
-            sweep_finished: bool) -> str:
-    """The driver's final word when it has one, else what the files say (see docs/results.md)."""
-    if entry.get("status") in FINAL_STATUSES:
-        return entry["status"]
-    if has_error:
-        return FAILED
-    if epochs.empty:
-        return FAILED if sweep_finished else RUNNING
-    last = epochs.iloc[-1]
-    if last[STATUS] in (COMPLETED, DIVERGED):
-        return last[STATUS]
-    if planned is not None and int(last[EPOCH]) >= planned:
-        return COMPLETED
-    return EARLY_STOPPED if sweep_finished else RUNNING
 
 
 def _config_fields(config: Any, params: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
@@ -522,6 +517,7 @@ def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@command
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m results.collect",
@@ -531,12 +527,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", default=None, help="output folder (default: EXPERIMENT/results)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        collected = collect(args.experiment)
-        paths = save_parquet(collected, args.out)
-    except (ExperimentError, ConfigError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    collected = collect(args.experiment)
+    paths = save_parquet(collected, args.out)
     counts = collected.trials["status"].value_counts().to_dict() if len(collected.trials) else {}
     log.info("%d trials (%s), %d epoch rows -> %s", len(collected.trials),
              ", ".join(f"{n} {s}" for s, n in counts.items()) or "none", len(collected.epochs), ", ".join(paths))

@@ -19,9 +19,9 @@ from typing import Any, Mapping, Optional
 
 import pandas as pd
 
-from data_pipeline.schema import ConfigError
-from data_pipeline.sources import DataError
-from model.names import EPOCH
+from core.cli import command
+from core.names import EPOCH
+from core.schema import ConfigError
 from results.collect import RESULTS_DIR, Collected, collect, rank_trials
 from results.storage import ExperimentError, drop_local_copy, open_experiment
 
@@ -110,6 +110,7 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
+@command
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m results.evaluate",
@@ -121,13 +122,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.top_k < 1:
-        print(f"error: --top-k is {args.top_k}, but must be >= 1", file=sys.stderr)
-        return 2
-    try:
-        evaluation = evaluate_experiment(args.experiment, args.top_k, args.device)
-    except (ExperimentError, ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+        raise ConfigError("--top-k", args.top_k, "must be >= 1")
+    evaluation = evaluate_experiment(args.experiment, args.top_k, args.device)
     for entry in evaluation["trials"]:
         metrics = entry["metrics"]
         print(f"{entry['trial_id']}: test accuracy {metrics.get('acc', math.nan):.4f}, "

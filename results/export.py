@@ -27,16 +27,24 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core.cli import command
+from core.errors import UserError
+from core.names import COMPLETED, EPOCH, EPOCH_METRICS
+from core.schema import with_overrides
 from data_pipeline.cache import PreparedData, Split, open_cache
 from data_pipeline.loader import BatchLoader
-from data_pipeline.schema import ConfigError, with_overrides
-from data_pipeline.sources import DataError
 from model.config import RunConfig
-from model.names import EPOCH, EPOCH_METRICS
-from model.package import (META_FILE, ONNX_FILE, ONNX_INPUT, ONNX_OUTPUT, TORCHSCRIPT_FILE, PackageError,
-                           write_meta, write_package)
+from model.package import (
+    META_FILE,
+    ONNX_FILE,
+    ONNX_INPUT,
+    ONNX_OUTPUT,
+    TORCHSCRIPT_FILE,
+    write_meta,
+    write_package,
+)
 from results.collect import Collected, collect, rank_trials
-from results.storage import ExperimentError, drop_local_copy, open_experiment
+from results.storage import drop_local_copy, open_experiment
 
 log = logging.getLogger("results.export")
 
@@ -48,7 +56,7 @@ FORMATS = ("torchscript", "onnx")
 SUMMARY_KEYS = ("acc", "loss", "precision", "recall", "f1", "balanced_acc")
 
 
-class ExportError(ValueError):
+class ExportError(UserError):
     """The experiment cannot be exported as asked; `str()` is the one-line message for the user."""
 
 
@@ -169,7 +177,7 @@ def _retrained(c: Collected, row: pd.Series, cfg: RunConfig, data: PreparedData,
     log.info("retraining trial %s on train + validation for %d epochs", row["trial_id"], int(epochs))
     trainer = Trainer(cfg, TrainPlusValidation(data), device=device)
     result = trainer.fit()
-    if result.status != "completed":
+    if result.status != COMPLETED:
         raise ExportError(f"retraining trial {row['trial_id']} ended {result.status}: "
                           f"{result.final.get('diverged_reason', 'see the log')}")
     source = {**_source(c, row, retrained=True, epoch=int(epochs)), "checkpoint": None, "retrain_epochs": int(epochs),
@@ -381,6 +389,7 @@ def _print_summary(info: Mapping[str, Any], out: str) -> None:
                   f"({'ok' if e['ok'] else 'FAILED'}, tolerance {exports['tolerance']:g})")
 
 
+@command
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m results.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -397,15 +406,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     for noisy in ("onnx_ir", "onnxscript", "torch.onnx"):  # per-pass INFO lines of the ONNX exporter
         logging.getLogger(noisy).setLevel(logging.WARNING)
     formats = [f for f in args.formats.split(",") if f.strip()]
-    try:
-        unknown = [f for f in formats if f not in FORMATS]
-        if unknown:
-            raise ExportError(f"--formats names {', '.join(unknown)}; valid formats: {', '.join(FORMATS)}")
-        info = export_experiment(args.experiment, args.out, trial=args.trial, retrain=args.retrain,
-                                 device=args.device, formats=formats)
-    except (ExportError, ExperimentError, ConfigError, DataError, PackageError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    unknown = [f for f in formats if f not in FORMATS]
+    if unknown:
+        raise ExportError(f"--formats names {', '.join(unknown)}; valid formats: {', '.join(FORMATS)}")
+    info = export_experiment(args.experiment, args.out, trial=args.trial, retrain=args.retrain,
+                             device=args.device, formats=formats)
     _print_summary(info, args.out)
     exports = info.get("exports", {})
     return 0 if all(exports[f]["ok"] for f in formats) else 1

@@ -14,11 +14,12 @@ from typing import Any, Optional
 
 import pyarrow.fs as pafs
 
-from data_pipeline.uri import is_uri, open_location, without_query
-from search.layout import SWEEP_INFO
+from core.errors import UserError
+from core.layout import SWEEP_INFO
+from core.uri import is_uri, open_location, without_query
 
 
-class ExperimentError(ValueError):
+class ExperimentError(UserError):
     """The experiment directory is missing or unreadable; `str()` is the one-line message for the user."""
 
 

@@ -5,9 +5,9 @@ import logging
 import warnings
 from typing import Any, Optional
 
+from core.layout import STUDY_FILE
 from results.collect import Collected
 from results.storage import drop_local_copy, open_experiment
-from search.layout import STUDY_FILE
 
 log = logging.getLogger(__name__)
 

@@ -12,8 +12,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import pandas as pd
 
-from model.names import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_F1, VAL_LOSS
-from results.collect import EARLY_STOPPED, COMPLETED, Collected, rank_trials
+from core.names import COMPLETED, EARLY_STOPPED, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_F1, VAL_LOSS
+from results.collect import Collected, rank_trials
 
 TEST_KEYS = ("acc", "loss", "precision", "recall", "f1", "balanced_acc")
 """Keys of a trial's test metrics in results/evaluation.json."""

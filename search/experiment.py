@@ -1,13 +1,11 @@
 """An experiment in its storage (a folder or an s3:// / gs:// URI): what Ray Tune writes plus the sweep's own files
-(search/layout.py)."""
+(core/layout.py)."""
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Optional
@@ -15,16 +13,17 @@ from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
 
+from core import atomic, folders
+from core.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
+from core.schema import ConfigError, with_overrides
+from core.uri import is_uri, join, open_location, without_query
 from data_pipeline.cache import PreparedData
-from data_pipeline.schema import ConfigError, with_overrides
-from data_pipeline.uri import is_uri, join, open_location, without_query
 from search.config import ExperimentConfig, resolve_param
-from search.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
 
 logger = logging.getLogger(__name__)
 
 
-MIRROR_ROOT = Path(tempfile.gettempdir()) / f"edgetune-sweeps-{getpass.getuser()}"
+MIRROR_ROOT = folders.sweep_mirror()
 """Where the driver keeps its files of a sweep stored at a URI (per user: the study file of a resumed
 sweep is found by location, not by this path; search.searcher.StudyFile)."""
 DRIVER_FILES = (SWEEP_CONFIG, SWEEP_INFO, STUDY_FILE)
@@ -92,7 +91,7 @@ class Experiment:
                 continue
             if local.is_file() and stored.mtime_ns and local.stat().st_mtime_ns >= stored.mtime_ns:
                 continue
-            partial = local.with_name(f".{name}.download")
+            partial = atomic.temporary_beside(local)
             pafs.copy_files(f"{root}/{name}", str(partial), source_filesystem=filesystem,
                             destination_filesystem=pafs.LocalFileSystem())
             os.replace(partial, local)
@@ -164,6 +163,4 @@ def write_sweep_info(path: Path, cfg: ExperimentConfig, data: PreparedData, *, f
     )
     info.setdefault("started_at", now)
     info["finished_at"] = now if finished else None
-    tmp = info_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=1))
-    os.replace(tmp, info_path)
+    atomic.write_json(info_path, info, indent=1)

@@ -5,7 +5,7 @@ import logging
 import os
 from typing import Optional
 
-from data_pipeline.schema import ConfigError
+from core.schema import ConfigError
 
 logger = logging.getLogger(__name__)
 

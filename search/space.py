@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from data_pipeline.schema import ConfigError, with_overrides
+from core.schema import ConfigError, with_overrides
 from model.config import RunConfig
 from search.config import ExperimentConfig, ParamSpec, resolve_param
 

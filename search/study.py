@@ -24,11 +24,11 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
-from data_pipeline.cache import DataError
-from data_pipeline.schema import ConfigError
+from core.cli import command
+from core.layout import REPORT_DIR, SWEEP_INFO
+from core.schema import ConfigError
 from search.config import ExperimentConfig, load_config
 from search.experiment import Experiment, absolute_paths
-from search.layout import REPORT_DIR, SWEEP_INFO
 
 logger = logging.getLogger("search.study")
 
@@ -116,8 +116,8 @@ def sweep_state(experiment: Experiment) -> str:
 
 def run_study(study: Study, seeds: Sequence[int], address: Optional[str] = None) -> list[tuple[dict, int, Experiment]]:
     """Run every cell x seed not finished yet (resuming an interrupted one); returns them all."""
-    from search.run import check_writable, prepare_data, run_sweep
     from search.ray_session import check_resources_exist, check_storage_reaches_every_node, start_ray
+    from search.run import check_writable, prepare_data, run_sweep
 
     runs = study.configs(seeds)
     check_writable(runs[0][2].storage.path)
@@ -192,6 +192,7 @@ def _mean_sd(values: Any) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+@command
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(prog="python -m search.study", description=__doc__.splitlines()[0])
@@ -202,12 +203,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     from results.storage import ExperimentError
 
-    try:
-        study = Study.load(args.study)
-        runs = run_study(study, args.seeds or study.seeds, args.address)
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    study = Study.load(args.study)
+    runs = run_study(study, args.seeds or study.seeds, args.address)
     try:
         summarise(study, runs)
     except (ExperimentError, OSError) as err:

@@ -17,8 +17,8 @@ from typing import Any, Callable, Mapping, Optional
 import ray
 from ray import tune
 
-from data_pipeline.schema import from_mapping
-from model.names import EPOCH, EPOCH_METRICS, STATUS
+from core.names import EPOCH, EPOCH_METRICS, STATUS, TIMED_OUT
+from core.schema import from_mapping
 from search.config import ExperimentConfig
 from search.space import trial_run_config
 
@@ -30,7 +30,6 @@ OOM_ENV = "EDGETUNE_OOM_AT_BATCH_SIZE"
 """Test hook: trials with this batch size raise torch.OutOfMemoryError in their first step (CUDA OOM on a CPU)."""
 HANG_ENV = "EDGETUNE_HANG_AT_BATCH_SIZE"
 """Test hook: trials with this batch size hang, silent, after reporting their first epoch."""
-TIMED_OUT = "timed_out"
 NODE_ID = "node_id"
 """Reported with every epoch: the Ray node that trained it (which node a slow or retried trial ran on)."""
 

@@ -15,13 +15,21 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cluster.local import (ClusterError, LocalClusterSpec, _belongs, cluster_processes, head_command, token_path,
-                           worker_command, worker_mirror)
+from cluster.local import (
+    ClusterError,
+    LocalClusterSpec,
+    _belongs,
+    cluster_processes,
+    head_command,
+    token_path,
+    worker_command,
+    worker_mirror,
+)
+from core.layout import EPOCHS_FILE, STATUS_FILE
+from core.uri import join
 from data_pipeline.cache import MIRROR_ENV
-from data_pipeline.uri import join
 from results.collect import collect
 from results.storage import open_experiment
-from search.layout import EPOCHS_FILE, STATUS_FILE
 from tests.conftest import ROOT, run_cli
 from tests.s3 import wait_for
 

@@ -8,10 +8,10 @@ import time
 import pytest
 import torch
 
+from core.names import EPOCH_METRICS, STATUS, TIMED_OUT
 from model.config import EdgeNetConfig, ModelConfig, RunConfig, TrainConfig
-from model.names import EPOCH_METRICS, STATUS
 from model.trainer import Trainer, TrainerOutOfMemory
-from search.trainable import TIMED_OUT, timed_out_metrics
+from search.trainable import timed_out_metrics
 
 
 def _cfg(**train) -> RunConfig:

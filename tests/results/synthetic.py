@@ -16,8 +16,19 @@ from typing import Any, Optional
 import optuna
 import yaml
 
-from model.names import (EPOCH, LR, STATUS, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_BALANCED_ACC, VAL_F1, VAL_LOSS,
-                         VAL_PRECISION, VAL_RECALL)
+from core.names import (
+    EPOCH,
+    LR,
+    STATUS,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    VAL_ACC,
+    VAL_BALANCED_ACC,
+    VAL_F1,
+    VAL_LOSS,
+    VAL_PRECISION,
+    VAL_RECALL,
+)
 
 T0 = 1_780_000_000.0  # a fixed clock, so times and GPU-hours are exact
 CLASSES = ["dress", "hat", "longsleeve", "outwear", "pants", "shirt", "shoes", "shorts", "skirt", "t-shirt"]

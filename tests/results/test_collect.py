@@ -9,8 +9,8 @@ import sys
 import pandas as pd
 import pytest
 
-from model.names import EPOCH, VAL_ACC, VAL_F1, VAL_LOSS
-from results.collect import (COMPLETED, DIVERGED, EARLY_STOPPED, FAILED, RUNNING, collect, save_parquet)
+from core.names import COMPLETED, DIVERGED, EARLY_STOPPED, EPOCH, FAILED, RUNNING, VAL_ACC, VAL_F1, VAL_LOSS
+from results.collect import collect, save_parquet
 from results.storage import ExperimentError
 from tests.conftest import ROOT, run_cli
 from tests.results.synthetic import T0, default_trials, write_experiment

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
+from core.schema import from_mapping, load_yaml
 from data_pipeline.cache import open_cache
-from data_pipeline.schema import from_mapping, load_yaml
 from model.config import RunConfig
 from results.collect import collect
 from results.export import TOLERANCE, choose_trial, trial_params

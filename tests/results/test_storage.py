@@ -7,7 +7,7 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from data_pipeline.uri import open_location, without_query
+from core.uri import open_location, without_query
 from results.collect import collect, save_parquet
 from results.storage import ExperimentStore
 from results.study import param_importances

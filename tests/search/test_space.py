@@ -2,7 +2,7 @@
 import optuna
 import pytest
 
-from data_pipeline.schema import ConfigError
+from core.schema import ConfigError
 from search.config import ParamSpec, load_config
 from search.space import define_by_run, ordered_space, planned_epochs, trial_run_config
 
