@@ -27,7 +27,7 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
@@ -80,6 +80,14 @@ class Split:
     def take(self, indices: np.ndarray) -> Split:
         """The images at `indices`, copied into memory."""
         return Split(self.name, self.images[indices], self.labels[indices], tuple(self.paths[i] for i in indices))
+
+    @staticmethod
+    def joined(name: str, splits: Sequence[Split]) -> Split:
+        """One split holding the images of `splits` in order (copied into memory when there are several)."""
+        if len(splits) == 1:
+            return splits[0]
+        return Split(name, np.concatenate([s.images for s in splits]), np.concatenate([s.labels for s in splits]),
+                     tuple(p for s in splits for p in s.paths))
 
     def share(self, fraction: float, seed: int) -> Split:
         """A seeded `fraction` of each class (`data.train_fraction`), or the split itself at 1."""

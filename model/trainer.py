@@ -36,7 +36,7 @@ from core.names import (
     VAL_RECALL,
 )
 from data_pipeline.balance import plan_balance
-from data_pipeline.cache import PreparedData
+from data_pipeline.cache import PreparedData, Split
 from data_pipeline.loader import BatchLoader
 from model import checkpoint as ckpt
 from model.classifier import build_model
@@ -77,11 +77,18 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Trains one configuration on a prepared cache; resumable from `save_checkpoint` directories."""
+    """Trains one configuration on a prepared cache; resumable from `save_checkpoint` directories.
+
+    `train_on` names the splits it fits on: the training split (a sweep's trial), or train + validation
+    (retraining a sweep's winner before shipping it; validation is then no longer held out).
+    """
 
     def __init__(self, cfg: RunConfig, data: PreparedData, *, device: Optional[str] = None,
-                 memory_fraction: Optional[float] = None):
-        self.cfg, self.data = cfg, data
+                 memory_fraction: Optional[float] = None, train_on: tuple[str, ...] = ("train",)):
+        unknown = [name for name in train_on if name not in SPLITS]
+        if not train_on or unknown:
+            raise ValueError(f"train_on is {train_on!r}, but must name splits of {', '.join(SPLITS)}")
+        self.cfg, self.data, self.train_on = cfg, data, tuple(train_on)
         self.device = resolve_device(device or cfg.train.device)
         self.cuda = self.device.type == "cuda"
         if self.cuda:
@@ -115,7 +122,8 @@ class Trainer:
 
     def _build_data(self) -> None:
         cfg, dc = self.cfg, self.model.data_config
-        train = self.data.split("train").share(cfg.data.train_fraction, cfg.data.seed)
+        fitted = Split.joined("train", [self.data.split(name) for name in self.train_on])
+        train = fitted.share(cfg.data.train_fraction, cfg.data.seed)
         self.plan = plan_balance(train.labels, self.num_classes, cfg.data.balance, cfg.train.seed)
         common = dict(device=self.device, mean=dc["mean"], std=dc["std"], out_size=dc["input_size"][-1],
                       channels_last=self.cuda)

@@ -81,7 +81,7 @@ def _experiment_parts(c: Collected, leaderboard, counter) -> list[str]:
             figures.best_precision_recall_f1(c), figures.best_accuracy_loss(c)]
     entry = _best_evaluation(c)
     if entry is None:
-        parts.append("<p class='note'>No test evaluation yet: run <code>python -m results.evaluate "
+        parts.append("<p class='note'>No test evaluation yet: run <code>python -m deploy.evaluate "
                      f"{html.escape(c.location)}</code> to add the test confusion matrix and per-class F1.</p>")
     else:
         figs += [figures.confusion_matrix(entry), figures.per_class_f1(entry)]

@@ -12,12 +12,14 @@ from typing import Optional
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
+import yaml
 
 from core import atomic, folders
-from core.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
-from core.schema import ConfigError, with_overrides
+from core.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO, TRIAL_CONFIG
+from core.schema import ConfigError, to_mapping, with_overrides
 from core.uri import is_uri, join, open_location, without_query
 from data_pipeline.cache import PreparedData
+from model.config import RunConfig
 from search.config import ExperimentConfig, resolve_param
 
 logger = logging.getLogger(__name__)
@@ -147,6 +149,15 @@ def absolute_paths(cfg: ExperimentConfig) -> ExperimentConfig:
     if isinstance(cfg.model.pretrained, str):
         overrides["model.pretrained"] = absolute(cfg.model.pretrained)
     return with_overrides(cfg, overrides, source="paths")
+
+
+def write_trial_config(trial_dir: Path, run: RunConfig) -> Path:
+    """`trial_config.yaml`: the trial's training config exactly as it runs, beside its results.
+
+    The driver writes it into the trial's folder as the trial starts; Tune uploads that folder with the
+    trial's result.json, and `results` reads it back (what ran is written once, never re-derived).
+    """
+    return atomic.write_text(trial_dir / TRIAL_CONFIG, yaml.safe_dump(to_mapping(run), sort_keys=False))
 
 
 def write_sweep_info(path: Path, cfg: ExperimentConfig, data: PreparedData, *, finished: bool) -> None:

@@ -19,11 +19,11 @@ from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 from core import atomic
 from core.layout import EPOCHS_FILE, STATUS_FILE, STUDY_FILE
 from core.names import FAILED, RUNNING, STATUS, TRIAL_STATUSES, VAL_ACC, VAL_F1, VAL_LOSS, final_status
-from core.schema import to_mapping
+from core.schema import ConfigError, to_mapping
 from search.config import ExperimentConfig
-from search.experiment import Experiment
+from search.experiment import Experiment, write_trial_config
 from search.searcher import make_searcher
-from search.space import planned_epochs
+from search.space import trial_run_config
 from search.trainable import train_trial
 
 logger = logging.getLogger(__name__)
@@ -133,9 +133,19 @@ class SweepRecorder(tune.Callback):
         self._locate(trial)
         params = dict(trial.config)
         entry = self._trials.setdefault(trial.trial_id, {"epochs_run": 0, "error": None})
-        entry.update(status=RUNNING, params=params, epochs_planned=planned_epochs(self._cfg, params),
+        entry.update(status=RUNNING, params=params, epochs_planned=self._record_config(trial, params),
                      dir=Path(trial.local_path).name)
         self._save()
+
+    def _record_config(self, trial: Any, params: dict) -> Optional[int]:
+        """Write the trial's trial_config.yaml; its planned epochs. A callback that raises would end the sweep."""
+        try:
+            run = trial_run_config(self._cfg, params)  # what the trainable trains: the same function and inputs
+            write_trial_config(Path(trial.local_path), run)
+        except (ConfigError, OSError) as err:
+            logger.warning("trial %s: its config was not recorded (%s)", trial.trial_id, err)
+            return None
+        return run.train.epochs
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self._append_epoch(trial, result)

@@ -33,7 +33,7 @@ def test_exit_codes_pass_through_and_bugs_are_raised():
 def test_every_user_facing_error_is_a_user_error():
     from cluster.local import ClusterError
     from data_pipeline.sources import DataError
-    from model.package import PackageError
+    from deploy.package import PackageError
     from model.weights import WeightsError
     from results.storage import ExperimentError
 

@@ -1,4 +1,4 @@
-"""A model package: one self-describing folder that `model.predict` (or any deployment) loads without the sweep.
+"""A model package: one self-describing folder that `deploy.predict` (or any deployment) loads without the sweep.
 
     <package>/
         package.json          format, classes (output order), preprocessing, metrics, source, export checks
@@ -7,7 +7,7 @@
         model.torchscript.pt  traced TorchScript module: normalized (B, 3, S, S) float32 -> (B, classes) logits
         model.onnx            the same graph for ONNX Runtime (input `input`, output `logits`, dynamic batch)
 
-The two exported files are optional (written by `results.export`); the first three are enough to rebuild
+The two exported files are optional (written by `deploy.export`); the first three are enough to rebuild
 the PyTorch model. Preprocessing of a new photo is the cache's (`data_pipeline.scan.decode_file`: EXIF
 transpose, RGB, shorter side resized and centre-cropped to `image_size`) followed by the evaluation loader's
 (`data_pipeline.loader.BatchLoader`: antialiased resize to `input_size`, then (x / 255 - mean) / std).
@@ -89,7 +89,7 @@ class ModelPackage:
         """Path of one file of the package; PackageError when it is missing."""
         path = self.path / name
         if not path.is_file():
-            raise PackageError(f"{path}: missing from the model package (re-export it with python -m results.export)")
+            raise PackageError(f"{path}: missing from the model package (re-export it with python -m deploy.export)")
         return path
 
     def build_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -144,7 +144,7 @@ def load_package(path: str | os.PathLike) -> ModelPackage:
     root = Path(path)
     meta_file = root / META_FILE
     if not meta_file.is_file():
-        raise PackageError(f"{root}: not a model package (no {META_FILE}); create one with python -m results.export")
+        raise PackageError(f"{root}: not a model package (no {META_FILE}); create one with python -m deploy.export")
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
