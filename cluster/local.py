@@ -26,7 +26,7 @@ from typing import Any, Iterable, Optional, Sequence
 
 from core import atomic, folders
 from core.errors import UserError
-from data_pipeline.cache import MIRROR_ENV
+from core.folders import CACHE_MIRROR_ENV as MIRROR_ENV
 
 logger = logging.getLogger("cluster.local")
 

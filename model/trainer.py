@@ -112,6 +112,9 @@ class Trainer:
         """Wall-clock time (time.time()) this process's first training batch reached the model."""
         self.status = RUNNING
         self._val_confusion: Optional[torch.Tensor] = None
+        self.step_hook: Optional[Callable[[Trainer, torch.Tensor], torch.Tensor]] = None
+        """Called after each optimization step with the trainer and the step's loss; returns the loss to
+        record. The public seam for instrumentation and for tests' faults (an out-of-memory error, a NaN loss)."""
 
     def _setup_cuda(self, memory_fraction: Optional[float]) -> None:
         torch.backends.cudnn.benchmark = True
@@ -193,6 +196,8 @@ class Trainer:
             if self.first_batch_ts is None:
                 self.first_batch_ts = time.time()
             loss = self._step(x, y)
+            if self.step_hook is not None:
+                loss = self.step_hook(self, loss)
             loss_sum += loss.detach() * y.shape[0]
             seen += y.shape[0]
         return float(loss_sum.item()) / max(seen, 1), seen

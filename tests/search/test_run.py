@@ -66,15 +66,17 @@ def test_each_trial_folder_holds_the_config_it_ran_and_results_read_it(sweep, tm
 
     copy = shutil.copytree(experiment, tmp_path / "edited")
     sweep_yaml = yaml.safe_load((copy / "sweep.yaml").read_text())
-    sweep_yaml["train"]["weight_decay"] = 0.123
-    sweep_yaml["model"]["backbone"] = "resnet10t"
-    sweep_yaml["search"]["space"].pop("lr", None)
+    sweep_yaml["model"]["backbone"], sweep_yaml["model"]["edgenet"]["mode"] = "resnet10t", "off"
+    sweep_yaml["data"]["balance"]["strategy"] = "undersample"
+    sweep_yaml["train"]["epochs"] = 50
+    sweep_yaml["search"]["space"].pop("epochs")  # a replay would now plan 50 epochs for every trial
     (copy / "sweep.yaml").write_text(yaml.safe_dump(sweep_yaml))
     before, after = collect(str(experiment)).trials, collect(str(copy)).trials
     columns = [c for c in before if c.startswith(("cfg_", "param_"))] + ["epochs_planned", "status"]
     assert after[columns].equals(before[columns])
-    assert set(after["cfg_weight_decay"]) == {cfg.train.weight_decay} != {0.123}
-    assert set(after["cfg_backbone"]) == {cfg.model.backbone}
+    assert (set(after["cfg_backbone"]), set(after["cfg_edgenet"]), set(after["cfg_balance"])) == \
+        ({cfg.model.backbone}, {cfg.model.edgenet.mode}, {cfg.data.balance.strategy})
+    assert list(after["epochs_planned"]) == list(after["param_epochs"]) and 50 not in set(after["epochs_planned"])
 
 
 def test_every_trial_reports_once_per_epoch_with_the_studys_metrics(sweep):
