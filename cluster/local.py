@@ -256,7 +256,7 @@ def read_state(path: Path) -> Optional[dict[str, Any]]:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ClusterError(f"{path}: unreadable cluster state ({err}); delete it if no local cluster is running")
+        raise ClusterError(f"{path}: unreadable cluster state ({err}); delete it if no local cluster is running") from None
 
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
@@ -284,7 +284,7 @@ def up(spec: LocalClusterSpec, state_path: Path = DEFAULT_STATE) -> dict[str, An
                     **{MIRROR_ENV: worker_mirror(spec, i + 1)})
     except (ClusterError, subprocess.TimeoutExpired) as err:
         terminate(cluster_processes(spec.root, spec.port), grace_s=5)
-        raise err if isinstance(err, ClusterError) else ClusterError(f"`ray start` timed out after {err.timeout}s")
+        raise err if isinstance(err, ClusterError) else ClusterError(f"`ray start` timed out after {err.timeout}s") from None
     state = {**dataclasses.asdict(spec), "temp_dir": spec.root, "address": spec.address,
              "dashboard_url": f"http://{HOST}:{spec.dashboard_port}",
              "metrics_url": f"http://{HOST}:{spec.metrics_port}/metrics", "token_path": str(token) if token else None,

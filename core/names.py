@@ -26,8 +26,6 @@ RUNNING, COMPLETED, EARLY_STOPPED, DIVERGED, TIMED_OUT, FAILED = (
 TRIAL_STATUSES: tuple[str, ...] = (COMPLETED, EARLY_STOPPED, DIVERGED, TIMED_OUT, FAILED, RUNNING)
 """A trial's fate, as `trial_status.json` and the tables record it."""
 FINAL_STATUSES = frozenset({COMPLETED, EARLY_STOPPED, DIVERGED, TIMED_OUT, FAILED})
-TRAINER_STATUSES = (RUNNING, COMPLETED, DIVERGED)
-"""What the trainer itself reports with every epoch (the `status` metric)."""
 
 
 def final_status(*, recorded: str | None = None, trainer_status: str | None = None, errored: bool = False,

@@ -37,7 +37,7 @@ class ConfigError(UserError):
         self.field, self.value, self.rule, self.source = field, value, rule, source
         super().__init__(str(self))
 
-    def located(self, source: str | None = None, prefix: str = "") -> "ConfigError":
+    def located(self, source: str | None = None, prefix: str = "") -> ConfigError:
         field = f"{prefix}.{self.field}" if prefix and self.field else (prefix or self.field)
         return ConfigError(field, self.value, self.rule, source=source or self.source)
 

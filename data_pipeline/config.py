@@ -7,7 +7,6 @@ from typing import Literal, Optional, Union
 from core.schema import check
 
 BalanceStrategy = Literal["none", "oversample", "undersample", "hybrid", "weighted_sampler", "class_weighted_loss"]
-BALANCE_STRATEGIES: tuple[str, ...] = BalanceStrategy.__args__
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,6 @@ from data_pipeline.cache import PreparedData, prepare_cache
 from data_pipeline.config import BalanceConfig, DataConfig
 from data_pipeline.sources import SPLITS
 
-log = logging.getLogger("data_pipeline.prepare")
-
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(

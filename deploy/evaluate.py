@@ -15,21 +15,20 @@ import logging
 import math
 import sys
 from datetime import datetime, timezone
-from typing import Any, Mapping, Optional
+from typing import Any, Optional
 
 import pandas as pd
 
 from core.cli import command
 from core.layout import EVALUATION_FILE, RESULTS_DIR
 from core.schema import ConfigError
-from deploy.trial import checkpoint_epoch, load_trial, open_trial_data, trial_params
+from deploy.trial import checkpoint_epoch, load_trial, open_trial_data, summary, trial_params
 from results.collect import Collected, collect, rank_trials
 from results.storage import ExperimentError, open_experiment
 
 log = logging.getLogger(__name__)
 
 SPLIT = "test"
-SUMMARY_KEYS = ("acc", "loss", "precision", "recall", "f1", "balanced_acc")
 
 
 def evaluate_experiment(experiment: str, top_k: int = 1, device: Optional[str] = None) -> dict:
@@ -61,25 +60,13 @@ def evaluate_trial(c: Collected, row: pd.Series, data: Any, device: Optional[str
     """Load one trial's checkpoint and evaluate it on the test split."""
     raw = load_trial(c, row, data, device).evaluate(SPLIT)
     log.info("trial %s (%s): test %s", row["trial_id"], row["checkpoint"],
-             ", ".join(f"{k} {v:.4f}" for k, v in _summary(raw).items()))
+             ", ".join(f"{k} {v:.4f}" for k, v in summary(raw).items()))
     return {
         "trial_id": row["trial_id"], "checkpoint": row["checkpoint"],
         "checkpoint_is_best": bool(row["checkpoint_is_best"]), "epoch": checkpoint_epoch(c, row),
-        "params": trial_params(c, row), "metrics": _summary(raw), "per_class": list(raw.get("per_class") or []),
+        "params": trial_params(c, row), "metrics": summary(raw), "per_class": list(raw.get("per_class") or []),
         "confusion": [list(map(int, r)) for r in (raw.get("confusion") or [])], "classes": list(data.classes),
     }
-
-
-def _summary(raw: Mapping[str, Any]) -> dict[str, float]:
-    """acc, loss, precision, recall, f1, balanced_acc, whether the trainer names them `test_acc` or `acc`."""
-    out = {}
-    for key in SUMMARY_KEYS:
-        value = raw.get(f"{SPLIT}_{key}", raw.get(key))
-        if isinstance(value, (int, float)):
-            out[key] = float(value)
-    return out
-
-
 
 
 @command

@@ -42,7 +42,7 @@ from deploy.package import (
     write_meta,
     write_package,
 )
-from deploy.trial import checkpoint_epoch, load_trial, open_trial_data, present, trial_params, trial_run_config
+from deploy.trial import checkpoint_epoch, load_trial, open_trial_data, present, summary, trial_params, trial_run_config
 from results.collect import Collected, collect, rank_trials
 
 log = logging.getLogger("deploy.export")
@@ -52,7 +52,6 @@ TOLERANCE = 1e-4
 CHECK_IMAGES = 32
 """Real test images (evenly spread over the split) the exports are checked on."""
 FORMATS = ("torchscript", "onnx")
-SUMMARY_KEYS = ("acc", "loss", "precision", "recall", "f1", "balanced_acc")
 RETRAIN_SPLITS = ("train", "validation")
 """What --retrain trains on: the trial's config over train + validation, for its best epoch count."""
 
@@ -141,7 +140,7 @@ def _from_checkpoint(c: Collected, row: pd.Series, data: PreparedData, device: O
     trainer = load_trial(c, row, data, device)
     epoch = checkpoint_epoch(c, row)
     source = _source(c, row, retrained=False, epoch=epoch)
-    metrics = {"validation": _summary(trainer.evaluate("validation")),
+    metrics = {"validation": summary(trainer.evaluate("validation")),
                "validation_from": "the packaged weights on the validation split",
                "sweep_reported": _sweep_metrics(c, row, epoch),
                **_test_metrics(trainer)}
@@ -172,11 +171,7 @@ def _retrained(c: Collected, row: pd.Series, data: PreparedData, device: Optiona
 
 def _test_metrics(trainer) -> dict:
     raw = trainer.evaluate("test")
-    return {"test": _summary(raw), "test_images": raw["images"], "test_per_class": raw.get("per_class")}
-
-
-def _summary(raw: Mapping[str, Any]) -> dict[str, float]:
-    return {k: float(raw[k]) for k in SUMMARY_KEYS if isinstance(raw.get(k), (int, float))}
+    return {"test": summary(raw), "test_images": raw["images"], "test_per_class": raw.get("per_class")}
 
 
 def _sweep_metrics(c: Collected, row: pd.Series, epoch: Optional[int]) -> dict[str, float]:

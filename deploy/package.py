@@ -67,7 +67,7 @@ class Preprocessing:
         check(len(self.std) == 3 and min(self.std) > 0, "std", list(self.std), "must hold 3 values > 0")
 
     @classmethod
-    def of(cls, cfg: RunConfig, data_config: Mapping[str, Any]) -> "Preprocessing":
+    def of(cls, cfg: RunConfig, data_config: Mapping[str, Any]) -> Preprocessing:
         """The preprocessing of a model built from `cfg` whose `data_config` is the classifier's."""
         return cls(image_size=cfg.data.image_size, input_size=int(data_config["input_size"][-1]),
                    mean=tuple(float(v) for v in data_config["mean"]),

@@ -7,7 +7,7 @@ training config from the trial's own trial_config.yaml, the weights from the che
 from __future__ import annotations
 
 import math
-from typing import Any, Optional
+from typing import Any, Mapping, Optional
 
 import numpy as np
 import pandas as pd
@@ -54,6 +54,15 @@ def load_trial(c: Collected, row: pd.Series, data: PreparedData, device: Optiona
     finally:
         drop_local_copy(local, temporary)
     return trainer
+
+
+SUMMARY_KEYS = ("acc", "loss", "precision", "recall", "f1", "balanced_acc")
+"""The headline figures of an evaluation, as `Trainer.evaluate` names them."""
+
+
+def summary(raw: Mapping[str, Any]) -> dict[str, float]:
+    """The headline figures of `Trainer.evaluate`'s result, as floats (per-class tables left out)."""
+    return {k: float(raw[k]) for k in SUMMARY_KEYS if isinstance(raw.get(k), (int, float))}
 
 
 def trial_params(c: Collected, row: pd.Series) -> dict:

@@ -11,7 +11,6 @@ from data_pipeline.config import DataConfig
 OptimizerName = Literal["adam", "adamw", "sgd", "rmsprop"]
 OPTIMIZERS: tuple[str, ...] = OptimizerName.__args__
 EdgeNetMode = Literal["off", "replace", "residual"]
-EDGENET_MODES: tuple[str, ...] = EdgeNetMode.__args__
 
 
 @dataclass(frozen=True)

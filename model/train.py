@@ -22,7 +22,6 @@ from core.names import EPOCH, EPOCH_METRICS, LR, STATUS
 from core.schema import dump_yaml, parse_assignment
 from model.config import RunConfig, load_run_config
 
-log = logging.getLogger("model.train")
 PRINTED = (EPOCH, STATUS, LR, *EPOCH_METRICS, "images_per_s")
 
 

@@ -45,7 +45,7 @@ class Experiment:
     location: str
 
     @classmethod
-    def create(cls, storage: str, name: str) -> "Experiment":
+    def create(cls, storage: str, name: str) -> Experiment:
         return cls(join(storage, name) if is_uri(storage) else str(Path(storage).expanduser().resolve() / name))
 
     @property
@@ -110,7 +110,7 @@ class Experiment:
         return True
 
     @classmethod
-    def locate(cls, storage: str, name: Optional[str], space: Optional[str] = None) -> "Experiment":
+    def locate(cls, storage: str, name: Optional[str], space: Optional[str] = None) -> Experiment:
         """The experiment to resume: `storage/name`, else the newest one made from the `space` config."""
         try:
             experiment = cls.create(storage, name) if name else cls._newest(storage, Path(space).stem if space else "")
@@ -125,7 +125,7 @@ class Experiment:
         return experiment
 
     @classmethod
-    def _newest(cls, storage: str, stem: str) -> "Experiment":
+    def _newest(cls, storage: str, stem: str) -> Experiment:
         filesystem, root = open_location(storage if is_uri(storage) else str(Path(storage).expanduser().resolve()))
         folders = filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
         configs = filesystem.get_file_info([f"{f.path}/{SWEEP_CONFIG}" for f in folders

@@ -7,7 +7,6 @@ already in the study as intermediate values, which is how TPE ranks pruned trial
 """
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -20,15 +19,10 @@ from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
 from core.layout import STUDY_FILE
-from core.names import COMPLETED, DIVERGED, STATUS
+from core.names import COMPLETED, STATUS
 from search.config import ExperimentConfig, SamplerConfig
 from search.experiment import Experiment
 from search.space import define_by_run
-
-logger = logging.getLogger(__name__)
-
-FINISHED_STATUSES = (COMPLETED, DIVERGED)
-"""The trainer's last `status` when a trial ended on its own; anything else means it was stopped early."""
 
 
 class PruneAwareOptunaSearch(OptunaSearch):

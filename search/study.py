@@ -30,8 +30,6 @@ from core.schema import ConfigError
 from search.config import ExperimentConfig, load_config
 from search.experiment import Experiment, absolute_paths
 
-logger = logging.getLogger("search.study")
-
 SUMMARY = "summary"
 """The folder beside the cells that holds study.md, study.csv and report/."""
 SHORT = {"model.edgenet.mode": "edge", "data.balance.strategy": "bal", "model.backbone": ""}
@@ -50,7 +48,7 @@ class Study:
     overrides: dict[str, Any]
 
     @classmethod
-    def load(cls, path: str) -> "Study":
+    def load(cls, path: str) -> Study:
         try:
             raw = yaml.safe_load(Path(path).read_text())
         except OSError as err:

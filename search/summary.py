@@ -1,7 +1,6 @@
 """What a finished sweep prints: how trials ended, the best configurations in the study's format, where it all is."""
 from __future__ import annotations
 
-import logging
 from collections import Counter
 
 from core.layout import REPORT_DIR, STATUS_FILE, STUDY_FILE
@@ -9,8 +8,6 @@ from core.names import RUNNING, TRIAL_STATUSES
 from core.uri import without_query
 from search.config import ExperimentConfig
 from search.experiment import Experiment
-
-logger = logging.getLogger("search.run")
 
 
 def status_counts(experiment: Experiment) -> Counter:
