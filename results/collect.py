@@ -44,7 +44,6 @@ from results.storage import ExperimentError, ExperimentStore, open_experiment
 log = logging.getLogger(__name__)
 
 
-
 STUDY_FIELDS: dict[str, str] = {
     "epochs": "train.epochs",
     "batch_size": "train.batch_size",

@@ -12,7 +12,6 @@ from results.storage import drop_local_copy, open_experiment
 log = logging.getLogger(__name__)
 
 
-
 def load_study(collected: Collected) -> Optional[Any]:
     """The experiment's optuna.Study (read from a local copy when the experiment is remote), or None."""
     import optuna

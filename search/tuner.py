@@ -28,6 +28,7 @@ from search.trainable import train_trial
 
 logger = logging.getLogger(__name__)
 
+
 def make_scheduler(cfg: ExperimentConfig) -> TrialScheduler:
     """ASHA over epochs (`training_iteration`), max_t = the largest epoch count in the space; or FIFO."""
     sched = cfg.search.scheduler
