@@ -22,9 +22,9 @@ import pandas as pd
 from core.cli import command
 from core.layout import EVALUATION_FILE, RESULTS_DIR
 from core.schema import ConfigError
+from core.storage import ExperimentError, open_experiment
 from deploy.trial import checkpoint_epoch, load_trial, open_trial_data, summary, trial_params
 from results.collect import Collected, collect, rank_trials
-from results.storage import ExperimentError, open_experiment
 
 log = logging.getLogger(__name__)
 

@@ -15,10 +15,10 @@ import pandas as pd
 from core.layout import TRIAL_CONFIG
 from core.names import EPOCH
 from core.schema import from_mapping
+from core.storage import ExperimentError, drop_local_copy, open_experiment
 from data_pipeline.cache import PreparedData, open_cache
 from model.config import RunConfig
 from results.collect import Collected
-from results.storage import ExperimentError, drop_local_copy, open_experiment
 
 
 def trial_run_config(c: Collected, row: pd.Series) -> RunConfig:

@@ -14,11 +14,11 @@ from typing import Any, Mapping, Optional
 import numpy as np
 
 from core.schema import ConfigError, from_mapping
+from core.storage import ExperimentError, open_experiment
 from data_pipeline.balance import plan_balance
 from data_pipeline.config import BalanceConfig, DataConfig
 from data_pipeline.split import subset_size
 from results.collect import Collected
-from results.storage import ExperimentError, open_experiment
 
 log = logging.getLogger(__name__)
 

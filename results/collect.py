@@ -38,8 +38,8 @@ from core.names import (
     TIMED_OUT,
     final_status,
 )
+from core.storage import ExperimentError, Store, open_experiment
 from core.uri import join
-from results.storage import ExperimentError, ExperimentStore, open_experiment
 
 log = logging.getLogger(__name__)
 
@@ -169,7 +169,7 @@ def save_parquet(collected: Collected, out_dir: Optional[str] = None) -> tuple[s
 # ---------------------------------------------------------------- one trial
 
 
-def _collect_trial(store: ExperimentStore, dirname: str, meta: Mapping[str, Any], config: Optional[Mapping],
+def _collect_trial(store: Store, dirname: str, meta: Mapping[str, Any], config: Optional[Mapping],
                    status_file: Mapping[str, Any], logged: Mapping[str, dict]) -> tuple[pd.DataFrame, dict]:
     rows = _read_result_rows(store, dirname)
     trial_id = _trial_id(rows, dirname, status_file)
@@ -198,7 +198,7 @@ def _collect_trial(store: ExperimentStore, dirname: str, meta: Mapping[str, Any]
     return epochs, row
 
 
-def _read_result_rows(store: ExperimentStore, dirname: str) -> list[dict]:
+def _read_result_rows(store: Store, dirname: str) -> list[dict]:
     if not store.exists(dirname, "result.json"):
         return []
     rows = []
@@ -212,7 +212,7 @@ def _read_result_rows(store: ExperimentStore, dirname: str) -> list[dict]:
     return rows
 
 
-def _epoch_log(store: ExperimentStore) -> dict[str, dict]:
+def _epoch_log(store: Store) -> dict[str, dict]:
     """trial id -> {training_iteration: row} from the sweep's append-only epochs.jsonl (last line wins).
 
     Ray rewrites a restored trial's result.json from its last synced copy, which can drop the epochs
@@ -334,7 +334,7 @@ def _metrics(epochs: pd.DataFrame, meta: Mapping[str, Any]) -> dict:
     return out
 
 
-def _checkpoint(store: ExperimentStore, dirname: str, epochs: pd.DataFrame, best_epoch: Optional[int]) -> dict:
+def _checkpoint(store: Store, dirname: str, epochs: pd.DataFrame, best_epoch: Optional[int]) -> dict:
     """The checkpoint of the best epoch if Ray kept it, else the latest kept one."""
     kept = [d for d in store.subdirs(dirname) if d.startswith("checkpoint_")]
     best_name = None
@@ -351,7 +351,7 @@ def _checkpoint(store: ExperimentStore, dirname: str, epochs: pd.DataFrame, best
 # ---------------------------------------------------------------- the experiment
 
 
-def _load_sweep_mapping(store: ExperimentStore) -> dict:
+def _load_sweep_mapping(store: Store) -> dict:
     """sweep.yaml as a plain mapping (the report shows its search space); {} when it is missing or unreadable."""
     if not store.exists(SWEEP_CONFIG):
         log.warning("%s: no sweep.yaml; the search space is not shown", store.shown)
@@ -359,14 +359,14 @@ def _load_sweep_mapping(store: ExperimentStore) -> dict:
     return _read_yaml(store, SWEEP_CONFIG) or {}
 
 
-def _trial_config(store: ExperimentStore, dirname: str) -> Optional[dict]:
+def _trial_config(store: Store, dirname: str) -> Optional[dict]:
     """The trial's trial_config.yaml as a plain mapping; None when it has none (or it does not parse)."""
     if not store.exists(dirname, TRIAL_CONFIG):
         return None
     return _read_yaml(store, dirname, TRIAL_CONFIG)
 
 
-def _read_yaml(store: ExperimentStore, *parts: str) -> Optional[dict]:
+def _read_yaml(store: Store, *parts: str) -> Optional[dict]:
     try:
         data = yaml.safe_load(store.read_text(*parts))
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
@@ -378,7 +378,7 @@ def _read_yaml(store: ExperimentStore, *parts: str) -> Optional[dict]:
     return data
 
 
-def _trial_dirs(store: ExperimentStore) -> list[str]:
+def _trial_dirs(store: Store) -> list[str]:
     """Ray Tune trial folders: those holding a result.json or a params.json."""
     return [d for d in store.subdirs()
             if d != RESULTS_DIR and (store.exists(d, "result.json") or store.exists(d, "params.json"))]
@@ -492,7 +492,7 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def _first_line(store: ExperimentStore, *parts: str) -> Optional[str]:
+def _first_line(store: Store, *parts: str) -> Optional[str]:
     try:
         lines = [ln for ln in store.read_text(*parts).splitlines() if ln.strip()]
     except (OSError, UnicodeDecodeError):

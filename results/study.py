@@ -6,8 +6,8 @@ import warnings
 from typing import Any, Optional
 
 from core.layout import STUDY_FILE
+from core.storage import drop_local_copy, open_experiment
 from results.collect import Collected
-from results.storage import drop_local_copy, open_experiment
 
 log = logging.getLogger(__name__)
 

@@ -100,7 +100,7 @@ def sweep_state(experiment: Experiment) -> str:
     """"finished", "started" (Ray Tune can restore it) or "new"."""
     from ray import tune
 
-    from results.storage import ExperimentError, open_experiment
+    from core.storage import ExperimentError, open_experiment
 
     try:
         info = open_experiment(experiment.location).read_json(SWEEP_INFO, default={})
@@ -199,7 +199,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--address", help="Ray cluster to attach to (default: $RAY_ADDRESS, else a local Ray)")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    from results.storage import ExperimentError
+    from core.storage import ExperimentError
 
     study = Study.load(args.study)
     runs = run_study(study, args.seeds or study.seeds, args.address)

@@ -12,7 +12,7 @@ from search.experiment import Experiment
 
 def status_counts(experiment: Experiment) -> Counter:
     """How many trials ended in each status (from `trial_status.json` in the experiment's storage)."""
-    from results.storage import open_experiment
+    from core.storage import open_experiment
 
     trials = open_experiment(experiment.location, require=None).read_json(STATUS_FILE, default={})
     return Counter(entry.get("status", RUNNING) for entry in trials.values())

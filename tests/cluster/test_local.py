@@ -26,10 +26,10 @@ from cluster.local import (
     worker_mirror,
 )
 from core.layout import EPOCHS_FILE, STATUS_FILE
+from core.storage import open_experiment
 from core.uri import join
 from data_pipeline.cache import MIRROR_ENV
 from results.collect import collect
-from results.storage import open_experiment
 from tests.conftest import ROOT, run_cli
 from tests.s3 import wait_for
 

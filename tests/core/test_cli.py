@@ -32,10 +32,10 @@ def test_exit_codes_pass_through_and_bugs_are_raised():
 
 def test_every_user_facing_error_is_a_user_error():
     from cluster.local import ClusterError
+    from core.storage import ExperimentError
     from data_pipeline.sources import DataError
     from deploy.package import PackageError
     from model.weights import WeightsError
-    from results.storage import ExperimentError
 
     for cls in (ConfigError, DataError, PackageError, WeightsError, ExperimentError, ClusterError):
         assert issubclass(cls, UserError), cls

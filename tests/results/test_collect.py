@@ -8,8 +8,8 @@ import pandas as pd
 import pytest
 
 from core.names import COMPLETED, DIVERGED, EARLY_STOPPED, EPOCH, FAILED, RUNNING, VAL_ACC, VAL_F1, VAL_LOSS
+from core.storage import ExperimentError
 from results.collect import collect, save_parquet
-from results.storage import ExperimentError
 from tests.conftest import run_cli
 from tests.results.synthetic import T0, default_trials, write_experiment
 

@@ -13,10 +13,10 @@ import time
 import pytest
 
 from core.layout import EPOCHS_FILE, REPORT_DIR, STATUS_FILE, STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
+from core.storage import open_experiment
 from core.uri import join
 from data_pipeline.cache import MIRROR_ENV
 from results.collect import collect
-from results.storage import open_experiment
 from search.experiment import Experiment
 from tests.conftest import ROOT, run_cli
 from tests.s3 import wait_for
