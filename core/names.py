@@ -43,10 +43,10 @@ def final_status(*, recorded: str | None = None, trainer_status: str | None = No
         return FAILED
     if trainer_status in (COMPLETED, DIVERGED):
         return trainer_status
+    if trainer_status == TIMED_OUT or (timeout_s and time_total_s >= timeout_s):
+        return TIMED_OUT  # the watchdog's report counts as an iteration: check before the epoch count
     if epochs_run == 0:
         return FAILED if ended else RUNNING
     if epochs_planned is not None and epochs_run >= epochs_planned:
         return COMPLETED
-    if timeout_s and time_total_s >= timeout_s:
-        return TIMED_OUT
     return EARLY_STOPPED if ended else RUNNING

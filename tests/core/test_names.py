@@ -25,7 +25,10 @@ CASES = [
     (dict(trainer_status=RUNNING, epochs_run=6, epochs_planned=6), COMPLETED),     # last report lost, all epochs ran
     (dict(trainer_status=RUNNING, epochs_run=2, time_total_s=30.0, timeout_s=30.0), TIMED_OUT),
     (dict(trainer_status=RUNNING, epochs_run=2, time_total_s=29.0, timeout_s=30.0), EARLY_STOPPED),
-    (dict(trainer_status=TIMED_OUT, epochs_run=2), EARLY_STOPPED),  # the watchdog's report alone does not decide
+    (dict(trainer_status=TIMED_OUT, epochs_run=1), TIMED_OUT),      # the watchdog's report (files alone)
+    # the watchdog's report is a second iteration of a 2-epoch trial that hung after epoch 1: not completed
+    (dict(trainer_status=TIMED_OUT, epochs_run=2, epochs_planned=2, time_total_s=31.0, timeout_s=30.0), TIMED_OUT),
+    (dict(trainer_status=COMPLETED, epochs_run=2, epochs_planned=2, time_total_s=31.0, timeout_s=30.0), COMPLETED),
     (dict(epochs_run=0), FAILED),                                   # ended without a single epoch
     (dict(epochs_run=0, ended=False), RUNNING),                     # not started yet
 ]
