@@ -21,7 +21,9 @@ $(STAMP): pyproject.toml
 	$(PY) -m pip install --quiet -e ".[test]"
 	touch $(STAMP)
 
+# Lint first (ruff: pyflakes, bugbear, pyupgrade, import order; configured in pyproject.toml), then the tests.
 test: install
+	$(PY) -m ruff check .
 	$(PY) -m pytest -q
 
 demo: install

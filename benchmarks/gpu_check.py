@@ -60,10 +60,7 @@ def train_throughput(case: Case, batch_size: int, warmup: int, steps: int, num_c
     for _ in range(steps):
         step()
     torch.cuda.synchronize()
-    rate = batch_size * steps / (time.perf_counter() - start)
-    del model, optimizer, x, y
-    torch.cuda.empty_cache()
-    return rate
+    return batch_size * steps / (time.perf_counter() - start)
 
 
 def main(argv: list[str] | None = None) -> str:
@@ -87,6 +84,7 @@ def main(argv: list[str] | None = None) -> str:
     rates: dict[str, float] = {}
     for case in CASES:
         rates[case.label] = rate = train_throughput(case, args.batch_size, args.warmup, args.steps)
+        torch.cuda.empty_cache()  # the case's model and optimizer went with its frame
         ref = f"{case.reference:.0f}" if case.reference else "-"
         ratio = f"{rate / case.reference:.2f}x" if case.reference else "-"
         lines.append(f"| {case.label} | {case.size} | {rate:.0f} | {ref} | {ratio} |")

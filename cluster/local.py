@@ -28,20 +28,22 @@ import time
 from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
-from data_pipeline.cache import MIRROR_ENV
+from core import atomic, folders
+from core.errors import UserError
+from core.folders import CACHE_MIRROR_ENV as MIRROR_ENV
 from search.ray_session import make_token_private, token_path
 
 logger = logging.getLogger("cluster.local")
 
 HOST = "127.0.0.1"
-DEFAULT_STATE = Path.home() / ".cache" / "edgetune" / "local_cluster.json"
+DEFAULT_STATE = folders.cluster_state()
 START_TIMEOUT_S = 120
 AUTH_ENV = {"RAY_AUTH_MODE": "token"}
 CLUSTER_ID_ENV = "EDGETUNE_LOCAL_CLUSTER_ID"
 MARKER_FILE = ".edgetune-local-cluster"
 
 
-class ClusterError(Exception):
+class ClusterError(UserError):
     """A user-facing problem with the local cluster (one line, exit code 2)."""
 
 
@@ -153,8 +155,8 @@ def port_in_use(port: int) -> bool:
 
 
 def _psutil():
-    import ray  # noqa: F401  (Ray vendors psutil and puts it on sys.path)
     import psutil
+    import ray  # noqa: F401  (Ray vendors psutil and puts it on sys.path)
 
     return psutil
 
@@ -281,14 +283,11 @@ def read_state(path: Path) -> Optional[dict[str, Any]]:
     try:
         return json.loads(path.read_text())
     except (OSError, json.JSONDecodeError) as err:
-        raise ClusterError(f"{path}: unreadable cluster state ({err}); delete it if no local cluster is running")
+        raise ClusterError(f"{path}: unreadable cluster state ({err}); delete it if no local cluster is running") from None
 
 
 def write_state(path: Path, state: dict[str, Any]) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(state, indent=2))
-    tmp.replace(path)
+    atomic.write_json(path, state, indent=2)
 
 
 # ---------------------------------------------------------------- verbs
@@ -318,7 +317,7 @@ def up(spec: LocalClusterSpec, state_path: Path = DEFAULT_STATE) -> dict[str, An
     except (ClusterError, subprocess.TimeoutExpired) as err:
         terminate(cluster_processes(cluster_id), grace_s=5)
         remove_temp_dir(root, cluster_id)
-        raise err if isinstance(err, ClusterError) else ClusterError(f"`ray start` timed out after {err.timeout}s")
+        raise err if isinstance(err, ClusterError) else ClusterError(f"`ray start` timed out after {err.timeout}s") from None
     state = {**dataclasses.asdict(spec), "cluster_id": cluster_id, "address": spec.address,
              "dashboard_url": f"http://{HOST}:{spec.dashboard_port}",
              "metrics_url": f"http://{HOST}:{spec.metrics_port}/metrics", "token_path": str(token) if token else None,

@@ -12,8 +12,8 @@ from typing import Callable, Optional
 
 import numpy as np
 
+from core.schema import ConfigError
 from data_pipeline.config import BalanceConfig
-from data_pipeline.schema import ConfigError
 
 __all__ = ["BalancePlan", "plan_balance", "resolve_target", "effective_number_weights", "STRATEGIES"]
 

@@ -27,17 +27,28 @@ import uuid
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Sequence
 
 import numpy as np
 import pyarrow as pa
 
+from core import atomic, folders
+from core.uri import is_uri, join, open_location, without_query
 from data_pipeline.config import DataConfig
 from data_pipeline.scan import DecodeParams, decode_many
-from data_pipeline.sources import (DUPLICATE, LEAKAGE, REASONS, SPLITS, DataError, Excluded, Record, SourceListing,
-                                   display_path, list_source)
+from data_pipeline.sources import (
+    DUPLICATE,
+    LEAKAGE,
+    REASONS,
+    SPLITS,
+    DataError,
+    Excluded,
+    Record,
+    SourceListing,
+    display_path,
+    list_source,
+)
 from data_pipeline.split import SPLIT_CODES, min_images_to_stratify, stratified_split, stratified_subset
-from data_pipeline.uri import is_uri, join, open_location, without_query
 
 __all__ = ["prepare_cache", "open_cache", "verify_cache", "cache_key", "DataError", "PreparedData", "Split", "SPLITS"]
 
@@ -45,8 +56,7 @@ log = logging.getLogger(__name__)
 
 CACHE_VERSION = 1
 """Bump when the cached bytes or layout change: old caches then miss instead of being misread."""
-MIRROR_ENV = "EDGETUNE_CACHE_MIRROR"
-"""Local folder that remote caches are downloaded into (default ~/.cache/edgetune/cache-mirror)."""
+MIRROR_ENV = folders.CACHE_MIRROR_ENV
 
 
 @dataclass(frozen=True)
@@ -70,6 +80,14 @@ class Split:
     def take(self, indices: np.ndarray) -> Split:
         """The images at `indices`, copied into memory."""
         return Split(self.name, self.images[indices], self.labels[indices], tuple(self.paths[i] for i in indices))
+
+    @staticmethod
+    def joined(name: str, splits: Sequence[Split]) -> Split:
+        """One split holding the images of `splits` in order (copied into memory when there are several)."""
+        if len(splits) == 1:
+            return splits[0]
+        return Split(name, np.concatenate([s.images for s in splits]), np.concatenate([s.labels for s in splits]),
+                     tuple(p for s in splits for p in s.paths))
 
     def share(self, fraction: float, seed: int) -> Split:
         """A seeded `fraction` of each class (`data.train_fraction`), or the split itself at 1."""
@@ -116,7 +134,7 @@ def prepare_cache(cfg: DataConfig, *, progress: bool = True, workers: int | None
     try:
         report = _build(listing, cfg, key, tmp, progress=progress, workers=workers)
         report["cache_path"] = store.key_path(key)
-        _write_json(tmp / "report.json", report)
+        atomic.write_json(tmp / "report.json", report, indent=1)
         local = store.publish(tmp, key)
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -200,7 +218,7 @@ def _build(listing: SourceListing, cfg: DataConfig, key: str, out: Path, *, prog
                 "fingerprint": listing.fingerprint, "params": cache_params(cfg),
                 "files": {s: f"{s}.arrow" for s in SPLITS},
                 "digests": {f"{s}.arrow": _digest(out / f"{s}.arrow") for s in SPLITS}}
-    _write_json(out / "manifest.json", manifest)
+    atomic.write_json(out / "manifest.json", manifest, indent=1)
     return _report(listing, cfg, key, classes, counts, excluded, dropped, len(records), decode_s, workers, out)
 
 
@@ -365,7 +383,7 @@ def _read_split(file: Path, name: str, size: int) -> Split:
 # ---------------------------------------------------------------------------------------------- storage
 
 def _mirror_root() -> Path:
-    return Path(os.environ.get(MIRROR_ENV) or Path.home() / ".cache" / "edgetune" / "cache-mirror")
+    return folders.cache_mirror()
 
 
 class _Store:
@@ -426,7 +444,7 @@ class _Store:
             with self.fs.open_output_stream(f"{self.root}/report.json") as out:
                 out.write(data)
         else:
-            _write_bytes(Path(self.root) / "report.json", data)
+            atomic.write_bytes(Path(self.root) / "report.json", data)
 
 
 def _upload(filesystem, local: Path, dest: str) -> None:
@@ -470,17 +488,6 @@ def _digest(path: Path) -> str:
         for block in iter(lambda: f.read(8 << 20), b""):
             h.update(block)
     return h.hexdigest()
-
-
-def _write_json(path: Path, obj: dict) -> None:
-    _write_bytes(path, json.dumps(obj, indent=1).encode())
-
-
-def _write_bytes(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}")
-    tmp.write_bytes(data)
-    os.replace(tmp, path)
 
 
 def _read_json(path: Path) -> dict:

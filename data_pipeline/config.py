@@ -4,10 +4,9 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
-from data_pipeline.schema import check
+from core.schema import check
 
 BalanceStrategy = Literal["none", "oversample", "undersample", "hybrid", "weighted_sampler", "class_weighted_loss"]
-BALANCE_STRATEGIES: tuple[str, ...] = BalanceStrategy.__args__
 
 
 @dataclass(frozen=True)

@@ -11,14 +11,11 @@ import logging
 import sys
 from typing import Optional, Sequence
 
-
+from core.cli import command
 from data_pipeline.balance import plan_balance
-from data_pipeline.cache import DataError, PreparedData, prepare_cache
+from data_pipeline.cache import PreparedData, prepare_cache
 from data_pipeline.config import BalanceConfig, DataConfig
-from data_pipeline.schema import ConfigError
 from data_pipeline.sources import SPLITS
-
-log = logging.getLogger("data_pipeline.prepare")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -77,14 +74,11 @@ def format_summary(data: PreparedData) -> str:
     return "\n".join(lines)
 
 
+@command
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(message)s")
-    try:
-        data = prepare_cache(config_from_args(args), progress=not args.no_progress, workers=args.workers)
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    data = prepare_cache(config_from_args(args), progress=not args.no_progress, workers=args.workers)
     print(format_summary(data))
     return 0
 

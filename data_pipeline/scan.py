@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import hashlib
 import io
-import logging
 import os
 import warnings
 from concurrent.futures import ProcessPoolExecutor
@@ -19,8 +18,6 @@ import numpy as np
 from PIL import Image, ImageFile, ImageOps, UnidentifiedImageError
 
 from data_pipeline.sources import BOMB, MISSING, NOT_IMAGE, TOO_SMALL, TRUNCATED, UNREADABLE
-
-log = logging.getLogger(__name__)
 
 INLINE_BELOW = 48
 """Fewer files than this are decoded in-process: starting workers would cost more than it saves."""

@@ -8,7 +8,7 @@ from typing import Any, Mapping
 import timm
 from torch import nn
 
-from data_pipeline.schema import ConfigError
+from core.schema import ConfigError
 from model.config import ModelConfig
 from model.presets import resolve_backbone
 from model.weights import loading_weights, pretrained_kwargs

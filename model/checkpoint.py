@@ -12,6 +12,8 @@ from typing import Any
 import numpy as np
 import torch
 
+from core import atomic
+
 CHECKPOINT_FILE = "checkpoint.pt"
 
 
@@ -44,8 +46,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 def save(directory: str | os.PathLike, state: dict[str, Any]) -> Path:
     """Write `state` to directory/checkpoint.pt atomically (a crash never leaves half a file)."""
     path = Path(directory) / CHECKPOINT_FILE
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".pt.tmp")
+    tmp = atomic.temporary_beside(path)
     torch.save(state, tmp)
     os.replace(tmp, path)
     return path

@@ -5,13 +5,12 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Optional, Union
 
+from core.schema import check, from_mapping, load_yaml, with_overrides
 from data_pipeline.config import DataConfig
-from data_pipeline.schema import check, from_mapping, load_yaml, with_overrides
 
 OptimizerName = Literal["adam", "adamw", "sgd", "rmsprop"]
 OPTIMIZERS: tuple[str, ...] = OptimizerName.__args__
 EdgeNetMode = Literal["off", "replace", "residual"]
-EDGENET_MODES: tuple[str, ...] = EdgeNetMode.__args__
 
 
 @dataclass(frozen=True)

@@ -10,8 +10,8 @@ import logging
 import re
 from typing import Callable, Optional, Union
 
-from torch import nn
 from timm.models import group_parameters
+from torch import nn
 
 log = logging.getLogger(__name__)
 

@@ -6,7 +6,7 @@ from typing import Callable
 
 import torch
 
-from data_pipeline.schema import ConfigError
+from core.schema import ConfigError
 from model.config import TrainConfig
 
 OptimizerFactory = Callable[[list[dict], TrainConfig], torch.optim.Optimizer]

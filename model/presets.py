@@ -9,7 +9,6 @@ from __future__ import annotations
 import difflib
 import fnmatch
 import importlib.metadata
-import os
 import re
 import sys
 from dataclasses import dataclass, field
@@ -17,7 +16,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Mapping, Optional
 
-from data_pipeline.schema import ConfigError
+from core import atomic, folders
+from core.schema import ConfigError
 
 
 @dataclass(frozen=True)
@@ -74,10 +74,7 @@ def timm_model_names() -> tuple[str, ...]:
     names = tuple(timm.list_models())
     try:  # atomic: a reader never sees half a list
         if path:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            partial = path.with_name(f".{path.name}.{os.getpid()}")
-            partial.write_text("\n".join(names))
-            partial.replace(path)
+            atomic.write_text(path, "\n".join(names))
     except OSError:  # a read-only home: every check imports timm instead
         pass
     return names
@@ -85,11 +82,8 @@ def timm_model_names() -> tuple[str, ...]:
 
 def _cache_file() -> Optional[Path]:
     """$XDG_CACHE_HOME/edgetune/timm-<version>-models.txt; None without a home directory to cache in."""
-    try:
-        root = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    except RuntimeError:
-        return None
-    return root / "edgetune" / f"timm-{importlib.metadata.version('timm')}-models.txt"
+    root = folders.cache_root()
+    return root / f"timm-{importlib.metadata.version('timm')}-models.txt" if root else None
 
 
 def _unknown_rule(name: str) -> str:

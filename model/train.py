@@ -17,12 +17,11 @@ from pathlib import Path
 
 import torch
 
-from data_pipeline.schema import ConfigError, dump_yaml, parse_assignment
-from data_pipeline.sources import DataError
+from core.cli import command
+from core.names import EPOCH, EPOCH_METRICS, LR, STATUS
+from core.schema import dump_yaml, parse_assignment
 from model.config import RunConfig, load_run_config
-from model.names import EPOCH, EPOCH_METRICS, LR, STATUS
 
-log = logging.getLogger("model.train")
 PRINTED = (EPOCH, STATUS, LR, *EPOCH_METRICS, "images_per_s")
 
 
@@ -89,18 +88,14 @@ def write_metrics_csv(history: list[dict], path: Path) -> None:
         writer.writerows(history)
 
 
+@command
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     logging.basicConfig(level=logging.DEBUG if args.verbose else logging.WARNING,
                         format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    try:
-        cfg = load_config(args)
-        status = run(cfg, Path(args.out), evaluate_test=args.test)
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    status = run(load_config(args), Path(args.out), evaluate_test=args.test)
     return 0 if status == "completed" else 1
 
 

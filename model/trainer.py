@@ -18,8 +18,25 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from core.names import (
+    COMPLETED,
+    DIVERGED,
+    EPOCH,
+    EPOCH_METRICS,
+    LR,
+    RUNNING,
+    STATUS,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    VAL_ACC,
+    VAL_BALANCED_ACC,
+    VAL_F1,
+    VAL_LOSS,
+    VAL_PRECISION,
+    VAL_RECALL,
+)
 from data_pipeline.balance import plan_balance
-from data_pipeline.cache import PreparedData
+from data_pipeline.cache import PreparedData, Split
 from data_pipeline.loader import BatchLoader
 from model import checkpoint as ckpt
 from model.classifier import build_model
@@ -27,8 +44,6 @@ from model.config import RunConfig
 from model.device import resolve_device
 from model.finetune import param_groups
 from model.metrics import confusion_matrix, per_class_table, summary_metrics
-from model.names import (EPOCH, EPOCH_METRICS, LR, STATUS, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_BALANCED_ACC,
-                         VAL_F1, VAL_LOSS, VAL_PRECISION, VAL_RECALL)
 from model.optim import build_optimizer, build_scheduler
 
 log = logging.getLogger(__name__)
@@ -62,11 +77,18 @@ def seed_everything(seed: int) -> None:
 
 
 class Trainer:
-    """Trains one configuration on a prepared cache; resumable from `save_checkpoint` directories."""
+    """Trains one configuration on a prepared cache; resumable from `save_checkpoint` directories.
+
+    `train_on` names the splits it fits on: the training split (a sweep's trial), or train + validation
+    (retraining a sweep's winner before shipping it; validation is then no longer held out).
+    """
 
     def __init__(self, cfg: RunConfig, data: PreparedData, *, device: Optional[str] = None,
-                 memory_fraction: Optional[float] = None):
-        self.cfg, self.data = cfg, data
+                 memory_fraction: Optional[float] = None, train_on: tuple[str, ...] = ("train",)):
+        unknown = [name for name in train_on if name not in SPLITS]
+        if not train_on or unknown:
+            raise ValueError(f"train_on is {train_on!r}, but must name splits of {', '.join(SPLITS)}")
+        self.cfg, self.data, self.train_on = cfg, data, tuple(train_on)
         self.device = resolve_device(device or cfg.train.device)
         self.cuda = self.device.type == "cuda"
         if self.cuda:
@@ -88,8 +110,11 @@ class Trainer:
         self.history: list[dict] = []
         self.first_batch_ts: Optional[float] = None
         """Wall-clock time (time.time()) this process's first training batch reached the model."""
-        self.status = "running"
+        self.status = RUNNING
         self._val_confusion: Optional[torch.Tensor] = None
+        self.step_hook: Optional[Callable[[Trainer, torch.Tensor], torch.Tensor]] = None
+        """Called after each optimization step with the trainer and the step's loss; returns the loss to
+        record. The public seam for instrumentation and for tests' faults (an out-of-memory error, a NaN loss)."""
 
     def _setup_cuda(self, memory_fraction: Optional[float]) -> None:
         torch.backends.cudnn.benchmark = True
@@ -100,14 +125,17 @@ class Trainer:
 
     def _build_data(self) -> None:
         cfg, dc = self.cfg, self.model.data_config
-        train = self.data.split("train").share(cfg.data.train_fraction, cfg.data.seed)
+        fitted = Split.joined("train", [self.data.split(name) for name in self.train_on])
+        train = fitted.share(cfg.data.train_fraction, cfg.data.seed)
         self.plan = plan_balance(train.labels, self.num_classes, cfg.data.balance, cfg.train.seed)
         common = dict(device=self.device, mean=dc["mean"], std=dc["std"], out_size=dc["input_size"][-1],
                       channels_last=self.cuda)
         self.train_loader = BatchLoader(train, batch_size=cfg.train.batch_size, augment=cfg.data.augment,
                                         seed=cfg.train.seed, **common)
-        self.eval_loaders = {name: BatchLoader(self.data.split(name), batch_size=2 * cfg.train.batch_size, **common)
-                             for name in SPLITS}
+        # Train metrics are measured on the share that is trained on, not on the whole training split.
+        measured = {"train": train, **{name: self.data.split(name) for name in SPLITS if name != "train"}}
+        self.eval_loaders = {name: BatchLoader(split, batch_size=2 * cfg.train.batch_size, **common)
+                             for name, split in measured.items()}
         self.train_eval_indices = _fixed_subset(len(train), cfg.train.train_eval_max, cfg.train.seed)
         self.steps_per_epoch = max(1, self.train_loader.num_batches(len(self.plan.epoch_indices(0))))
 
@@ -115,7 +143,7 @@ class Trainer:
 
     def fit(self, on_epoch: Optional[Callable[[dict], None]] = None) -> FitResult:
         """Train from `self.epoch` to `cfg.train.epochs`, calling `on_epoch(metrics)` after each epoch."""
-        while self.status == "running" and self.epoch < self.cfg.train.epochs:
+        while self.status == RUNNING and self.epoch < self.cfg.train.epochs:
             try:
                 metrics = self._run_epoch()
             except torch.OutOfMemoryError as err:
@@ -147,7 +175,7 @@ class Trainer:
         if reason:
             metrics = self._diverged_metrics(reason)
         else:
-            self.status = "completed" if self.epoch >= self.cfg.train.epochs else "running"
+            self.status = COMPLETED if self.epoch >= self.cfg.train.epochs else RUNNING
             metrics = {EPOCH: self.epoch, STATUS: self.status, **measured, "train_loss_running": running_loss}
         metrics.update({EPOCH: self.epoch, LR: max(self.scheduler.get_last_lr()),
                         "epoch_time_s": time.perf_counter() - start,
@@ -168,6 +196,8 @@ class Trainer:
             if self.first_batch_ts is None:
                 self.first_batch_ts = time.time()
             loss = self._step(x, y)
+            if self.step_hook is not None:
+                loss = self.step_hook(self, loss)
             loss_sum += loss.detach() * y.shape[0]
             seen += y.shape[0]
         return float(loss_sum.item()) / max(seen, 1), seen
@@ -223,15 +253,15 @@ class Trainer:
 
     def _diverged_metrics(self, reason: str) -> dict:
         """The last good epoch's figures; before any good epoch, the worst values (inf loss, 0 scores)."""
-        self.status = "diverged"
-        last = next((h for h in reversed(self.history) if h[STATUS] != "diverged"), None)
+        self.status = DIVERGED
+        last = next((h for h in reversed(self.history) if h[STATUS] != DIVERGED), None)
         keys = (*EPOCH_METRICS, "train_loss_running")
         if last is not None:
             values = {k: last[k] for k in keys}
         else:
             values = {k: (math.inf if k.endswith("loss") or k == "train_loss_running" else 0.0) for k in keys}
         log.warning("run diverged at epoch %d: %s", self.epoch, reason)
-        return {STATUS: "diverged", **values, "diverged_reason": reason}
+        return {STATUS: DIVERGED, **values, "diverged_reason": reason}
 
     def _final(self) -> dict:
         if not self.history:

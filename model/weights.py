@@ -13,7 +13,7 @@ import re
 from pathlib import Path
 from typing import Iterator, Union
 
-from data_pipeline.schema import ConfigError
+from core.schema import ConfigError
 
 WEIGHT_SUFFIXES = (".safetensors", ".pth", ".pt", ".bin")
 _TIMM_BUILDER_LOG = "timm.models._builder"

@@ -1,11 +1,11 @@
-"""results: an experiment directory -> trials / epochs tables, the study's tables, test evaluation, HTML report.
+"""results: an experiment directory -> trials / epochs tables, the study's tables, HTML report.
 
-Reads files only (local paths or s3:// URIs), never Ray. Entry points:
+A read-only leaf: reads files only (local paths or s3:// URIs), never Ray, never torch; nothing of the
+project imports it but `search` (the summary at the end of a sweep) and `deploy`. Entry points:
 
     results.collect.collect(experiment) -> Collected            python -m results.collect EXP
     results.tables.leaderboard(collected, top=5) -> DataFrame
-    results.evaluate.evaluate_experiment(experiment, top_k)       python -m results.evaluate EXP --top-k K
     results.report.write_report(experiments, out_dir) -> Path     python -m results.report EXP ... --out DIR
 
-See docs/results.md.
+Test-set evaluation and export (which train and load models) live in `deploy`; see docs/results.md.
 """

@@ -13,12 +13,12 @@ from typing import Any, Mapping, Optional
 
 import numpy as np
 
+from core.schema import ConfigError, from_mapping
+from core.storage import ExperimentError, open_experiment
 from data_pipeline.balance import plan_balance
-from data_pipeline.config import BalanceConfig
-from data_pipeline.schema import ConfigError
+from data_pipeline.config import BalanceConfig, DataConfig
 from data_pipeline.split import subset_size
 from results.collect import Collected
-from results.storage import ExperimentError, open_experiment
 
 log = logging.getLogger(__name__)
 
@@ -74,21 +74,18 @@ def _kept(n: int, fraction: float) -> int:
 
 
 def _balance_config(c: Collected, strategy: Optional[str]) -> tuple[BalanceConfig, int, float]:
-    """The best trial's data.balance, seed and data.train_fraction, rebuilt from the sweep config and its parameters."""
+    """The best trial's data.balance, train.seed and data.train_fraction, from the config it ran."""
     best = c.best_trial()
     base, seed, fraction = BalanceConfig(), 0, 1.0
-    if c.run_config is not None:
-        params = {k: best[f"param_{k}"] for k in c.params if best is not None and _present(best[f"param_{k}"])}
+    tree = c.trial_configs.get(str(best["trial_id"])) if best is not None else None
+    if tree is not None:
         try:
-            run = c.trial_config(params)
-        except ConfigError:
-            run = c.run_config
-        base, seed, fraction = run.data.balance, run.train.seed, run.data.train_fraction
+            data = from_mapping(DataConfig, tree.get("data") or {}, source=f"trial {best['trial_id']}", prefix="data")
+        except ConfigError as err:
+            log.warning("%s: the best trial's data config does not load (%s); balancing shown as none", c.location, err)
+        else:
+            base, fraction = data.balance, data.train_fraction
+            seed = int((tree.get("train") or {}).get("seed", 0))
     if strategy and strategy != base.strategy:
         base = BalanceConfig(strategy=strategy, target=base.target, beta=base.beta)
     return base, seed, fraction
-
-
-def _present(value: Any) -> bool:
-    return value is not None and not (isinstance(value, float) and np.isnan(value))
-

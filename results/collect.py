@@ -2,7 +2,8 @@
 
 Works from files alone (a finished, running or interrupted sweep; a local path or an s3:// URI), with no
 Ray running. Inputs, as `search.run` writes them: sweep.json, sweep.yaml, trial_status.json, and one
-Ray Tune folder per trial with params.json and result.json (JSON lines, one per epoch).
+Ray Tune folder per trial with params.json, result.json (JSON lines, one per epoch) and trial_config.yaml
+(the training config the trial ran: what ran is read back, never re-derived from sweep.yaml).
 
     python -m results.collect experiments/exp_a            # writes experiments/exp_a/results/*.parquet
 """
@@ -20,23 +21,28 @@ from pathlib import Path
 from typing import Any, Mapping, Optional
 
 import pandas as pd
+import yaml
 
-from data_pipeline.schema import ConfigError, from_mapping, load_yaml, to_mapping, with_overrides
-from data_pipeline.uri import join
-from model.config import SWEEP_ONLY_SECTIONS, RunConfig
-from model.names import EPOCH, EPOCH_METRICS, LR, MODE_OF, STATUS
-from results.storage import ExperimentError, ExperimentStore, drop_local_copy, open_experiment
-from search.layout import EPOCHS_FILE, STATUS_FILE, SWEEP_CONFIG, SWEEP_INFO
+from core.cli import command
+from core.layout import EPOCHS_FILE, EVALUATION_FILE, RESULTS_DIR, STATUS_FILE, SWEEP_CONFIG, SWEEP_INFO, TRIAL_CONFIG
+from core.names import (
+    DIVERGED,
+    EARLY_STOPPED,
+    EPOCH,
+    EPOCH_METRICS,
+    FAILED,
+    LR,
+    MODE_OF,
+    RUNNING,
+    STATUS,
+    TIMED_OUT,
+    final_status,
+)
+from core.storage import ExperimentError, Store, open_experiment
+from core.uri import join
 
 log = logging.getLogger(__name__)
 
-RESULTS_DIR = "results"
-"""Folder inside the experiment where collected tables and the test evaluation are stored."""
-
-COMPLETED, EARLY_STOPPED, DIVERGED, TIMED_OUT, FAILED, RUNNING = (
-    "completed", "early_stopped", "diverged", "timed_out", "failed", "running")
-STATUSES: tuple[str, ...] = (COMPLETED, EARLY_STOPPED, DIVERGED, TIMED_OUT, FAILED, RUNNING)
-FINAL_STATUSES = frozenset({COMPLETED, EARLY_STOPPED, DIVERGED, TIMED_OUT, FAILED})
 
 STUDY_FIELDS: dict[str, str] = {
     "epochs": "train.epochs",
@@ -73,10 +79,10 @@ class Collected:
     """The searched parameter keys; their values are the `param_<key>` columns of `trials`."""
     evaluation: Optional[Mapping[str, Any]] = None
     """results/evaluation.json (test-set evaluation of the top trials), when it was run."""
-    run_config: Optional[RunConfig] = field(default=None, repr=False)
-    """The sweep's fixed training config (data / model / train of sweep.yaml), or None when it does not load."""
     sweep: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """sweep.yaml as a plain mapping (the search space is under `search.space`)."""
+    trial_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
+    """trial id -> the training config the trial ran (its trial_config.yaml, as a plain mapping)."""
 
     @property
     def metric(self) -> str:
@@ -90,11 +96,13 @@ class Collected:
     def finished(self) -> bool:
         return bool(self.meta.get("finished_at"))
 
-    def trial_config(self, params: Mapping[str, Any]) -> RunConfig:
-        """A trial's training config: the sweep's fixed values with the trial's sampled ones."""
-        if self.run_config is None:
-            raise ExperimentError(f"{self.location}/sweep.yaml is missing or invalid; cannot rebuild a trial's config")
-        return trial_run_config(self.run_config, params, self.meta)
+    def trial_config(self, trial_id: str) -> Mapping[str, Any]:
+        """The training config (data / model / train) trial `trial_id` ran, as written beside its results."""
+        try:
+            return self.trial_configs[str(trial_id)]
+        except KeyError:
+            raise ExperimentError(f"{self.location}: trial {trial_id} has no readable {TRIAL_CONFIG}; "
+                                  "the config it ran is unknown") from None
 
     def best_trial(self) -> Optional[pd.Series]:
         """The trial row with the best value of the sweep metric at its best epoch (None without results)."""
@@ -108,22 +116,25 @@ def collect(experiment: str) -> Collected:
     meta = store.read_json(SWEEP_INFO, default={})
     if not isinstance(meta, dict):
         raise ExperimentError(f"{store.shown}/sweep.json: must hold a JSON object, not {type(meta).__name__}")
-    sweep, config = _load_sweep_config(store)
+    sweep = _load_sweep_mapping(store)
     status_file = store.read_json(STATUS_FILE, default={}) or {}
     logged = _epoch_log(store)
-    trial_rows, epoch_frames = [], []
+    trial_rows, epoch_frames, configs = [], [], {}
     for dirname in _trial_dirs(store):
+        config = _trial_config(store, dirname)
         epochs, row = _collect_trial(store, dirname, meta, config, status_file, logged)
         trial_rows.append(row)
         epoch_frames.append(epochs)
-    trial_rows += _trials_without_folder(status_file, {r["trial_id"] for r in trial_rows}, meta, config)
+        if config is not None:
+            configs[row["trial_id"]] = config
+    trial_rows += _trials_without_folder(status_file, {r["trial_id"] for r in trial_rows}, meta)
     params = _param_keys(meta, trial_rows)
     trials = _finish_trials(pd.DataFrame(trial_rows), params, meta)
     epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else _empty_epochs()
-    evaluation = store.read_json(RESULTS_DIR, "evaluation.json", default=None)
+    evaluation = store.read_json(RESULTS_DIR, EVALUATION_FILE, default=None)
     name = meta.get("name") or store.root.rstrip("/").rsplit("/", 1)[-1]
     return Collected(name=name, location=store.uri, meta=meta, trials=trials, epochs=epochs,
-                     params=params, evaluation=evaluation, run_config=config, sweep=sweep)
+                     params=params, evaluation=evaluation, sweep=sweep, trial_configs=configs)
 
 
 def rank_trials(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:
@@ -158,7 +169,7 @@ def save_parquet(collected: Collected, out_dir: Optional[str] = None) -> tuple[s
 # ---------------------------------------------------------------- one trial
 
 
-def _collect_trial(store: ExperimentStore, dirname: str, meta: Mapping[str, Any], config: Any,
+def _collect_trial(store: Store, dirname: str, meta: Mapping[str, Any], config: Optional[Mapping],
                    status_file: Mapping[str, Any], logged: Mapping[str, dict]) -> tuple[pd.DataFrame, dict]:
     rows = _read_result_rows(store, dirname)
     trial_id = _trial_id(rows, dirname, status_file)
@@ -167,9 +178,12 @@ def _collect_trial(store: ExperimentStore, dirname: str, meta: Mapping[str, Any]
     params = store.read_json(dirname, "params.json", default=None) or entry.get("params") or {}
     params = _searched_params(params, meta)
     epochs = _epochs_frame(rows, trial_id)
-    planned = _planned_epochs(entry, rows, config, params)
+    planned = _planned_epochs(entry, rows, config)
     has_error = store.exists(dirname, "error.txt") or store.exists(dirname, "error.pkl")
-    status = _status(entry, epochs, planned, has_error, bool(meta.get("finished_at")))
+    status = final_status(recorded=entry.get("status"), errored=has_error,
+                          trainer_status=epochs.iloc[-1][STATUS] if len(epochs) else None,
+                          epochs_run=int(epochs[EPOCH].max()) if len(epochs) else 0, epochs_planned=planned,
+                          ended=bool(meta.get("finished_at")))
     metrics = _metrics(epochs, meta)
     row = {
         "trial_id": trial_id, "trial_dir": dirname, "status": status,
@@ -184,7 +198,7 @@ def _collect_trial(store: ExperimentStore, dirname: str, meta: Mapping[str, Any]
     return epochs, row
 
 
-def _read_result_rows(store: ExperimentStore, dirname: str) -> list[dict]:
+def _read_result_rows(store: Store, dirname: str) -> list[dict]:
     if not store.exists(dirname, "result.json"):
         return []
     rows = []
@@ -198,7 +212,7 @@ def _read_result_rows(store: ExperimentStore, dirname: str) -> list[dict]:
     return rows
 
 
-def _epoch_log(store: ExperimentStore) -> dict[str, dict]:
+def _epoch_log(store: Store) -> dict[str, dict]:
     """trial id -> {training_iteration: row} from the sweep's append-only epochs.jsonl (last line wins).
 
     Ray rewrites a restored trial's result.json from its last synced copy, which can drop the epochs
@@ -257,65 +271,29 @@ def _empty_epochs() -> pd.DataFrame:
     return pd.DataFrame({c: pd.Series(dtype="object") for c in columns})
 
 
-def _planned_epochs(entry: Mapping[str, Any], rows: list[dict], config: Any, params: Mapping[str, Any]) -> Optional[int]:
+def _planned_epochs(entry: Mapping[str, Any], rows: list[dict], config: Optional[Mapping]) -> Optional[int]:
+    """train.epochs of the config the trial ran; without its trial_config.yaml, what the driver or trainer said."""
+    epochs = _lookup(config, "train.epochs") if config is not None else None
+    if epochs:
+        return int(epochs)
     if entry.get("epochs_planned"):
         return int(entry["epochs_planned"])
     for row in reversed(rows):
         if row.get("epochs_planned"):
             return int(row["epochs_planned"])
-    tree = _trial_tree(config, params, {})
-    return int(tree["train"]["epochs"]) if tree is not None else None
+    return None
 
 
-def _status(entry: Mapping[str, Any], epochs: pd.DataFrame, planned: Optional[int], has_error: bool,
-            sweep_finished: bool) -> str:
-    """The driver's final word when it has one, else what the files say (see docs/results.md)."""
-    if entry.get("status") in FINAL_STATUSES:
-        return entry["status"]
-    if has_error:
-        return FAILED
-    if epochs.empty:
-        return FAILED if sweep_finished else RUNNING
-    last = epochs.iloc[-1]
-    if last[STATUS] in (COMPLETED, DIVERGED):
-        return last[STATUS]
-    if planned is not None and int(last[EPOCH]) >= planned:
-        return COMPLETED
-    return EARLY_STOPPED if sweep_finished else RUNNING
+def _config_fields(config: Optional[Mapping], params: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
+    """The study's hyperparameters as this trial ran them (its trial_config.yaml).
 
-
-def _config_fields(config: Any, params: Mapping[str, Any], meta: Mapping[str, Any]) -> dict:
-    """The study's hyperparameters as this trial ran them: searched values over the sweep's fixed ones."""
-    tree = _trial_tree(config, params, meta)
+    A trial without one (it never started, or an experiment from before trial configs were written) shows
+    only its searched values, placed by sweep.json's parameter paths.
+    """
     paths = meta.get("param_paths") or {}
     by_path = {paths.get(k, k): v for k, v in params.items()}
-    out = {}
-    for name, dotted in STUDY_FIELDS.items():
-        value = _lookup(tree, dotted) if tree is not None else by_path.get(dotted)
-        out[f"cfg_{name}"] = value
-    return out
-
-
-def trial_run_config(base: RunConfig, params: Mapping[str, Any], meta: Mapping[str, Any]) -> RunConfig:
-    """As `search.space.trial_run_config`, from the data / model / train sections alone.
-
-    Loading the whole sweep config checks backbones against timm (importing torch); tables need none of that.
-    """
-    from search.config import resolve_param
-
-    paths = meta.get("param_paths") or {}
-    overrides = {paths.get(name) or resolve_param(name): value for name, value in params.items()}
-    return with_overrides(base, overrides, source="trial parameters")
-
-
-def _trial_tree(config: Optional[RunConfig], params: Mapping[str, Any], meta: Mapping[str, Any]) -> Optional[dict]:
-    if config is None:
-        return None
-    try:
-        return to_mapping(trial_run_config(config, params, meta))
-    except ConfigError as err:
-        log.warning("trial parameters do not fit the sweep config (%s); using the sweep's values", err)
-        return to_mapping(config)
+    return {f"cfg_{name}": _lookup(config, dotted) if config is not None else by_path.get(dotted)
+            for name, dotted in STUDY_FIELDS.items()}
 
 
 def _lookup(tree: Mapping[str, Any], dotted: str) -> Any:
@@ -356,7 +334,7 @@ def _metrics(epochs: pd.DataFrame, meta: Mapping[str, Any]) -> dict:
     return out
 
 
-def _checkpoint(store: ExperimentStore, dirname: str, epochs: pd.DataFrame, best_epoch: Optional[int]) -> dict:
+def _checkpoint(store: Store, dirname: str, epochs: pd.DataFrame, best_epoch: Optional[int]) -> dict:
     """The checkpoint of the best epoch if Ray kept it, else the latest kept one."""
     kept = [d for d in store.subdirs(dirname) if d.startswith("checkpoint_")]
     best_name = None
@@ -373,30 +351,40 @@ def _checkpoint(store: ExperimentStore, dirname: str, epochs: pd.DataFrame, best
 # ---------------------------------------------------------------- the experiment
 
 
-def _load_sweep_config(store: ExperimentStore) -> tuple[dict, Optional[RunConfig]]:
-    """sweep.yaml as a mapping, and its data / model / train sections as a RunConfig (None if they do not load)."""
+def _load_sweep_mapping(store: Store) -> dict:
+    """sweep.yaml as a plain mapping (the report shows its search space); {} when it is missing or unreadable."""
     if not store.exists(SWEEP_CONFIG):
-        log.warning("%s: no sweep.yaml; hyperparameters not searched are left empty", store.shown)
-        return {}, None
-    path, temporary = store.local_copy(SWEEP_CONFIG)
+        log.warning("%s: no sweep.yaml; the search space is not shown", store.shown)
+        return {}
+    return _read_yaml(store, SWEEP_CONFIG) or {}
+
+
+def _trial_config(store: Store, dirname: str) -> Optional[dict]:
+    """The trial's trial_config.yaml as a plain mapping; None when it has none (or it does not parse)."""
+    if not store.exists(dirname, TRIAL_CONFIG):
+        return None
+    return _read_yaml(store, dirname, TRIAL_CONFIG)
+
+
+def _read_yaml(store: Store, *parts: str) -> Optional[dict]:
     try:
-        raw = load_yaml(path)
-        sections = {k: v for k, v in raw.items() if k not in SWEEP_ONLY_SECTIONS}
-        return raw, from_mapping(RunConfig, sections, source=f"{store.shown}/sweep.yaml")
-    except ConfigError as err:
-        log.warning("%s: sweep.yaml does not load (%s); hyperparameters not searched are left empty", store.shown, err)
-        return {}, None
-    finally:
-        drop_local_copy(path, temporary)
+        data = yaml.safe_load(store.read_text(*parts))
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as err:
+        log.warning("%s/%s: does not load (%s)", store.shown, "/".join(parts), str(err).splitlines()[0])
+        return None
+    if not isinstance(data, dict):
+        log.warning("%s/%s: not a mapping", store.shown, "/".join(parts))
+        return None
+    return data
 
 
-def _trial_dirs(store: ExperimentStore) -> list[str]:
+def _trial_dirs(store: Store) -> list[str]:
     """Ray Tune trial folders: those holding a result.json or a params.json."""
     return [d for d in store.subdirs()
             if d != RESULTS_DIR and (store.exists(d, "result.json") or store.exists(d, "params.json"))]
 
 
-def _trials_without_folder(status_file: Mapping[str, Any], seen: set, meta: Mapping[str, Any], config: Any) -> list[dict]:
+def _trials_without_folder(status_file: Mapping[str, Any], seen: set, meta: Mapping[str, Any]) -> list[dict]:
     """Trials the driver recorded that never wrote a folder (e.g. failed while starting)."""
     rows = []
     for trial_id, entry in status_file.items():
@@ -407,7 +395,7 @@ def _trials_without_folder(status_file: Mapping[str, Any], seen: set, meta: Mapp
             "trial_id": trial_id, "trial_dir": None, "status": entry.get("status") or FAILED,
             "epochs_run": int(entry.get("epochs_run") or 0), "epochs_planned": entry.get("epochs_planned"),
             "error": entry.get("error"), **{f"param_{k}": v for k, v in params.items()},
-            **_config_fields(config, params, meta), **_timing(_empty_epochs()),
+            **_config_fields(None, params, meta), **_timing(_empty_epochs()),
             **_metrics(_empty_epochs(), meta), "checkpoint": None, "checkpoint_is_best": False,
         })
     return rows
@@ -504,7 +492,7 @@ def _present(value: Any) -> bool:
     return value is not None and not (isinstance(value, float) and math.isnan(value))
 
 
-def _first_line(store: ExperimentStore, *parts: str) -> Optional[str]:
+def _first_line(store: Store, *parts: str) -> Optional[str]:
     try:
         lines = [ln for ln in store.read_text(*parts).splitlines() if ln.strip()]
     except (OSError, UnicodeDecodeError):
@@ -522,6 +510,7 @@ def _parquet_safe(frame: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+@command
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m results.collect",
@@ -531,12 +520,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     parser.add_argument("--out", default=None, help="output folder (default: EXPERIMENT/results)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    try:
-        collected = collect(args.experiment)
-        paths = save_parquet(collected, args.out)
-    except (ExperimentError, ConfigError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    collected = collect(args.experiment)
+    paths = save_parquet(collected, args.out)
     counts = collected.trials["status"].value_counts().to_dict() if len(collected.trials) else {}
     log.info("%d trials (%s), %d epoch rows -> %s", len(collected.trials),
              ", ".join(f"{n} {s}" for s, n in counts.items()) or "none", len(collected.epochs), ", ".join(paths))

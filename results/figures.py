@@ -13,8 +13,23 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from model.names import (EPOCH, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_F1, VAL_LOSS, VAL_PRECISION, VAL_RECALL)
-from results.collect import COMPLETED, DIVERGED, EARLY_STOPPED, FAILED, RUNNING, TIMED_OUT, Collected
+from core.names import (
+    COMPLETED,
+    DIVERGED,
+    EARLY_STOPPED,
+    EPOCH,
+    FAILED,
+    RUNNING,
+    TIMED_OUT,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    VAL_ACC,
+    VAL_F1,
+    VAL_LOSS,
+    VAL_PRECISION,
+    VAL_RECALL,
+)
+from results.collect import Collected
 
 STATUS_COLORS = {COMPLETED: "#1f77b4", EARLY_STOPPED: "#ff7f0e", DIVERGED: "#d62728", TIMED_OUT: "#9467bd",
                  FAILED: "#7f7f7f", RUNNING: "#2ca02c"}

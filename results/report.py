@@ -19,11 +19,11 @@ import plotly.graph_objects as go
 import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
-from data_pipeline.schema import ConfigError
+from core.cli import command
+from core.schema import ConfigError
 from results import figures
 from results.balance import class_counts
 from results.collect import Collected, collect, save_parquet
-from results.storage import ExperimentError
 from results.study import param_importances
 from results.tables import all_tables, formatted, numeric_columns, write_table
 
@@ -81,7 +81,7 @@ def _experiment_parts(c: Collected, leaderboard, counter) -> list[str]:
             figures.best_precision_recall_f1(c), figures.best_accuracy_loss(c)]
     entry = _best_evaluation(c)
     if entry is None:
-        parts.append("<p class='note'>No test evaluation yet: run <code>python -m results.evaluate "
+        parts.append("<p class='note'>No test evaluation yet: run <code>python -m deploy.evaluate "
                      f"{html.escape(c.location)}</code> to add the test confusion matrix and per-class F1.</p>")
     else:
         figs += [figures.confusion_matrix(entry), figures.per_class_f1(entry)]
@@ -164,6 +164,7 @@ def _unique_names(collected: list[Collected]) -> list[Collected]:
     return out
 
 
+@command
 def main(argv: Optional[list[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m results.report",
@@ -176,14 +177,8 @@ def main(argv: Optional[list[str]] = None) -> int:
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     if args.top < 1:
-        print(f"error: --top is {args.top}, but must be >= 1", file=sys.stderr)
-        return 2
-    try:
-        path = write_report(args.experiments, args.out, top=args.top)
-    except (ExperimentError, ConfigError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(path)
+        raise ConfigError("--top", args.top, "must be >= 1")
+    print(write_report(args.experiments, args.out, top=args.top))
     return 0
 
 

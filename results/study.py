@@ -5,12 +5,11 @@ import logging
 import warnings
 from typing import Any, Optional
 
+from core.layout import STUDY_FILE
+from core.storage import drop_local_copy, open_experiment
 from results.collect import Collected
-from results.storage import drop_local_copy, open_experiment
-from search.layout import STUDY_FILE
 
 log = logging.getLogger(__name__)
-
 
 
 def load_study(collected: Collected) -> Optional[Any]:

@@ -12,11 +12,8 @@ from typing import Any, Callable, Optional, Sequence
 
 import pandas as pd
 
-from model.names import TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_F1, VAL_LOSS
-from results.collect import EARLY_STOPPED, COMPLETED, Collected, rank_trials
-
-TEST_KEYS = ("acc", "loss", "precision", "recall", "f1", "balanced_acc")
-"""Keys of a trial's test metrics in results/evaluation.json."""
+from core.names import COMPLETED, EARLY_STOPPED, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_F1, VAL_LOSS
+from results.collect import Collected, rank_trials
 
 LEADERBOARD_COLUMNS: dict[str, str] = {
     "cfg_epochs": "Epochs",
@@ -81,7 +78,7 @@ def comparison(experiments: Sequence[Collected]) -> pd.DataFrame:
     for c in experiments:
         best = c.best_trial()
         tests = test_metrics(c).get(best["trial_id"], {}) if best is not None else {}
-        pick = (lambda col: best[col] if best is not None and col in best else None)
+        pick = (lambda col, best=best: best[col] if best is not None and col in best else None)
         rows.append({
             "Experiment": c.name, "Backbone": pick("cfg_backbone"), "EdgeNet": pick("cfg_edgenet"),
             "Balancing": pick("cfg_balance"), "Best Trial": pick("trial_id"),

@@ -8,10 +8,10 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Optional, Union
 
+from core.names import EPOCH_METRICS, MODE_OF
+from core.schema import ConfigError, check, from_mapping, load_yaml, with_overrides
 from data_pipeline.config import DataConfig
-from data_pipeline.schema import ConfigError, check, from_mapping, load_yaml, with_overrides
 from model.config import ModelConfig, RunConfig, TrainConfig
-from model.names import EPOCH_METRICS, MODE_OF
 
 PARAM_ALIASES: dict[str, str] = {
     "epochs": "train.epochs",

@@ -1,30 +1,31 @@
 """An experiment in its storage (a folder or an s3:// / gs:// URI): what Ray Tune writes plus the sweep's own files
-(search/layout.py)."""
+(core/layout.py)."""
 from __future__ import annotations
 
 import datetime as dt
-import getpass
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Optional
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
+import yaml
 
+from core import atomic, folders
+from core.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO, TRIAL_CONFIG
+from core.schema import ConfigError, to_mapping, with_overrides
+from core.uri import is_uri, join, open_location, without_query
 from data_pipeline.cache import PreparedData
-from data_pipeline.schema import ConfigError, with_overrides
-from data_pipeline.uri import is_uri, join, open_location, without_query
+from model.config import RunConfig
 from search.config import ExperimentConfig, resolve_param
-from search.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
 
 logger = logging.getLogger(__name__)
 
 
-MIRROR_ROOT = Path(tempfile.gettempdir()) / f"edgetune-sweeps-{getpass.getuser()}"
+MIRROR_ROOT = folders.sweep_mirror()
 """Where the driver keeps its files of a sweep stored at a URI (per user: the study file of a resumed
 sweep is found by location, not by this path; search.searcher.StudyFile)."""
 DRIVER_FILES = (SWEEP_CONFIG, SWEEP_INFO, STUDY_FILE)
@@ -44,7 +45,7 @@ class Experiment:
     location: str
 
     @classmethod
-    def create(cls, storage: str, name: str) -> "Experiment":
+    def create(cls, storage: str, name: str) -> Experiment:
         return cls(join(storage, name) if is_uri(storage) else str(Path(storage).expanduser().resolve() / name))
 
     @property
@@ -92,7 +93,7 @@ class Experiment:
                 continue
             if local.is_file() and stored.mtime_ns and local.stat().st_mtime_ns >= stored.mtime_ns:
                 continue
-            partial = local.with_name(f".{name}.download")
+            partial = atomic.temporary_beside(local)
             pafs.copy_files(f"{root}/{name}", str(partial), source_filesystem=filesystem,
                             destination_filesystem=pafs.LocalFileSystem())
             os.replace(partial, local)
@@ -109,7 +110,7 @@ class Experiment:
         return True
 
     @classmethod
-    def locate(cls, storage: str, name: Optional[str], space: Optional[str] = None) -> "Experiment":
+    def locate(cls, storage: str, name: Optional[str], space: Optional[str] = None) -> Experiment:
         """The experiment to resume: `storage/name`, else the newest one made from the `space` config."""
         try:
             experiment = cls.create(storage, name) if name else cls._newest(storage, Path(space).stem if space else "")
@@ -124,7 +125,7 @@ class Experiment:
         return experiment
 
     @classmethod
-    def _newest(cls, storage: str, stem: str) -> "Experiment":
+    def _newest(cls, storage: str, stem: str) -> Experiment:
         filesystem, root = open_location(storage if is_uri(storage) else str(Path(storage).expanduser().resolve()))
         folders = filesystem.get_file_info(pafs.FileSelector(root, allow_not_found=True))
         configs = filesystem.get_file_info([f"{f.path}/{SWEEP_CONFIG}" for f in folders
@@ -150,6 +151,15 @@ def absolute_paths(cfg: ExperimentConfig) -> ExperimentConfig:
     return with_overrides(cfg, overrides, source="paths")
 
 
+def write_trial_config(trial_dir: Path, run: RunConfig) -> Path:
+    """`trial_config.yaml`: the trial's training config exactly as it runs, beside its results.
+
+    The driver writes it into the trial's folder as the trial starts; Tune uploads that folder with the
+    trial's result.json, and `results` reads it back (what ran is written once, never re-derived).
+    """
+    return atomic.write_text(trial_dir / TRIAL_CONFIG, yaml.safe_dump(to_mapping(run), sort_keys=False))
+
+
 def write_sweep_info(path: Path, cfg: ExperimentConfig, data: PreparedData, *, finished: bool) -> None:
     """`sweep.json`: what the results module needs to read the experiment without the config classes."""
     info_path = path / SWEEP_INFO
@@ -164,6 +174,4 @@ def write_sweep_info(path: Path, cfg: ExperimentConfig, data: PreparedData, *, f
     )
     info.setdefault("started_at", now)
     info["finished_at"] = now if finished else None
-    tmp = info_path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(info, indent=1))
-    os.replace(tmp, info_path)
+    atomic.write_json(info_path, info, indent=1)

@@ -6,7 +6,7 @@ import os
 from pathlib import Path
 from typing import Optional
 
-from data_pipeline.schema import ConfigError
+from core.schema import ConfigError
 
 logger = logging.getLogger(__name__)
 

@@ -14,12 +14,13 @@ import sys
 from pathlib import Path
 from typing import Any, Optional, Sequence
 
-from data_pipeline.cache import DataError, PreparedData, prepare_cache
-from data_pipeline.schema import ConfigError, dump_yaml, parse_assignment, with_overrides
-from data_pipeline.uri import open_location, without_query
+from core.cli import command
+from core.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
+from core.schema import ConfigError, dump_yaml, parse_assignment, with_overrides
+from core.uri import open_location, without_query
+from data_pipeline.cache import PreparedData, prepare_cache
 from search.config import ExperimentConfig, StorageConfig, load_config, resolve_param
 from search.experiment import Experiment, absolute_paths, write_sweep_info
-from search.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
 
 logger = logging.getLogger("search.run")
 
@@ -122,33 +123,22 @@ def check_writable(storage_path: str) -> None:
                           "place with --storage PATH|URI or storage.path") from None
 
 
+@command
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
     from search.ray_session import check_local_gpus, check_resources_exist, check_storage_reaches_every_node, start_ray
 
     attached = bool(args.address or os.environ.get("RAY_ADDRESS"))
-    try:
-        cfg, experiment = load_sweep_config(args)
-        if not attached:
-            check_local_gpus(cfg.resources.gpu)
-        data = prepare_data(cfg)
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    cfg, experiment = load_sweep_config(args)
+    if not attached:
+        check_local_gpus(cfg.resources.gpu)
+    data = prepare_data(cfg)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")  # one compact progress table (search.tuner.make_reporter)
     nodes = start_ray(args.address)
-    try:
-        check_resources_exist(cfg.resources.cpu, cfg.resources.gpu, attached)
-        check_storage_reaches_every_node(cfg.storage.path, cfg.data.cache_dir, cfg.storage.shared, nodes)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    try:
-        return run_sweep(cfg, experiment, data, resume=args.resume, report=not args.no_report)
-    except ConfigError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    check_resources_exist(cfg.resources.cpu, cfg.resources.gpu, attached)
+    check_storage_reaches_every_node(cfg.storage.path, cfg.data.cache_dir, cfg.storage.shared, nodes)
+    return run_sweep(cfg, experiment, data, resume=args.resume, report=not args.no_report)
 
 
 def prepare_data(cfg: ExperimentConfig) -> PreparedData:

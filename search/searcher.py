@@ -7,7 +7,6 @@ already in the study as intermediate values, which is how TPE ranks pruned trial
 """
 from __future__ import annotations
 
-import logging
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -19,16 +18,11 @@ from optuna.trial import TrialState
 from ray.tune.result import TRAINING_ITERATION
 from ray.tune.search.optuna import OptunaSearch
 
-from model.names import STATUS
+from core.layout import STUDY_FILE
+from core.names import COMPLETED, STATUS
 from search.config import ExperimentConfig, SamplerConfig
 from search.experiment import Experiment
-from search.layout import STUDY_FILE
 from search.space import define_by_run
-
-logger = logging.getLogger(__name__)
-
-FINISHED_STATUSES = ("completed", "diverged")
-"""The trainer's last `status` when a trial ended on its own; anything else means it was stopped early."""
 
 
 class PruneAwareOptunaSearch(OptunaSearch):
@@ -55,7 +49,7 @@ class PruneAwareOptunaSearch(OptunaSearch):
         status = (result or {}).get(STATUS)
         ot_trial.set_user_attr("ray_trial_id", trial_id)
         ot_trial.set_user_attr("status", "failed" if error else (status or "unknown"))
-        if error or not self._prune_stopped or status == "completed":
+        if error or not self._prune_stopped or status == COMPLETED:
             return super().on_trial_complete(trial_id, result, error)
         # Stopped by the scheduler (status still "running") or diverged: not a final score. Tune hands the
         # result that made the scheduler stop the trial only to on_trial_complete, so report it here.

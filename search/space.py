@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from data_pipeline.schema import ConfigError, with_overrides
+from core.schema import ConfigError, with_overrides
 from model.config import RunConfig
 from search.config import ExperimentConfig, ParamSpec, resolve_param
 
@@ -72,11 +72,3 @@ def trial_run_config(cfg: ExperimentConfig, params: Mapping[str, Any]) -> RunCon
     """The training config of one trial: the sweep's fixed values with the trial's sampled ones."""
     overrides = {resolve_param(name): value for name, value in params.items()}
     return with_overrides(cfg.run_config, overrides, source="trial parameters")
-
-
-def planned_epochs(cfg: ExperimentConfig, params: Mapping[str, Any]) -> int:
-    """How many epochs a trial would train if nothing stopped it early."""
-    for name, value in params.items():
-        if resolve_param(name) == "train.epochs":
-            return int(value)
-    return cfg.train.epochs

@@ -24,13 +24,11 @@ from typing import Any, Optional, Sequence
 
 import yaml
 
-from data_pipeline.cache import DataError
-from data_pipeline.schema import ConfigError
+from core.cli import command
+from core.layout import REPORT_DIR, SWEEP_INFO
+from core.schema import ConfigError
 from search.config import ExperimentConfig, load_config
 from search.experiment import Experiment, absolute_paths
-from search.layout import REPORT_DIR, SWEEP_INFO
-
-logger = logging.getLogger("search.study")
 
 SUMMARY = "summary"
 """The folder beside the cells that holds study.md, study.csv and report/."""
@@ -50,7 +48,7 @@ class Study:
     overrides: dict[str, Any]
 
     @classmethod
-    def load(cls, path: str) -> "Study":
+    def load(cls, path: str) -> Study:
         try:
             raw = yaml.safe_load(Path(path).read_text())
         except OSError as err:
@@ -102,7 +100,7 @@ def sweep_state(experiment: Experiment) -> str:
     """"finished", "started" (Ray Tune can restore it) or "new"."""
     from ray import tune
 
-    from results.storage import ExperimentError, open_experiment
+    from core.storage import ExperimentError, open_experiment
 
     try:
         info = open_experiment(experiment.location).read_json(SWEEP_INFO, default={})
@@ -116,8 +114,8 @@ def sweep_state(experiment: Experiment) -> str:
 
 def run_study(study: Study, seeds: Sequence[int], address: Optional[str] = None) -> list[tuple[dict, int, Experiment]]:
     """Run every cell x seed not finished yet (resuming an interrupted one); returns them all."""
-    from search.run import check_writable, prepare_data, run_sweep
     from search.ray_session import check_resources_exist, check_storage_reaches_every_node, start_ray
+    from search.run import check_writable, prepare_data, run_sweep
 
     runs = study.configs(seeds)
     check_writable(runs[0][2].storage.path)
@@ -192,6 +190,7 @@ def _mean_sd(values: Any) -> str:
     return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
 
 
+@command
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     parser = argparse.ArgumentParser(prog="python -m search.study", description=__doc__.splitlines()[0])
@@ -200,14 +199,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--address", help="Ray cluster to attach to (default: $RAY_ADDRESS, else a local Ray)")
     args = parser.parse_args(argv)
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
-    from results.storage import ExperimentError
+    from core.storage import ExperimentError
 
-    try:
-        study = Study.load(args.study)
-        runs = run_study(study, args.seeds or study.seeds, args.address)
-    except (ConfigError, DataError) as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    study = Study.load(args.study)
+    runs = run_study(study, args.seeds or study.seeds, args.address)
     try:
         summarise(study, runs)
     except (ExperimentError, OSError) as err:

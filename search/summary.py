@@ -1,24 +1,21 @@
 """What a finished sweep prints: how trials ended, the best configurations in the study's format, where it all is."""
 from __future__ import annotations
 
-import logging
 from collections import Counter
 
-from data_pipeline.uri import without_query
+from core.layout import REPORT_DIR, STATUS_FILE, STUDY_FILE
+from core.names import RUNNING, TRIAL_STATUSES
+from core.uri import without_query
 from search.config import ExperimentConfig
 from search.experiment import Experiment
-from search.layout import REPORT_DIR, STATUS_FILE, STUDY_FILE
-from search.tuner import TRIAL_STATUSES
-
-logger = logging.getLogger("search.run")
 
 
 def status_counts(experiment: Experiment) -> Counter:
     """How many trials ended in each status (from `trial_status.json` in the experiment's storage)."""
-    from results.storage import open_experiment
+    from core.storage import open_experiment
 
     trials = open_experiment(experiment.location, require=None).read_json(STATUS_FILE, default={})
-    return Counter(entry.get("status", "running") for entry in trials.values())
+    return Counter(entry.get("status", RUNNING) for entry in trials.values())
 
 
 def print_summary(cfg: ExperimentConfig, experiment: Experiment, *, report: bool) -> int:

@@ -8,29 +8,21 @@ from __future__ import annotations
 
 import logging
 import math
-import os
 import tempfile
 import threading
-import time
 from typing import Any, Callable, Mapping, Optional
 
 import ray
 from ray import tune
 
-from data_pipeline.schema import from_mapping
-from model.names import EPOCH, EPOCH_METRICS, STATUS
+from core.names import EPOCH, EPOCH_METRICS, STATUS, TIMED_OUT
+from core.schema import from_mapping
+from search import faults
 from search.config import ExperimentConfig
 from search.space import trial_run_config
 
 logger = logging.getLogger(__name__)
 
-FAIL_ONCE_ENV = "EDGETUNE_FAIL_ONCE_AT_EPOCH"
-"""Test hook: a trial raises once after this epoch (a marker file in the trial dir makes it once)."""
-OOM_ENV = "EDGETUNE_OOM_AT_BATCH_SIZE"
-"""Test hook: trials with this batch size raise torch.OutOfMemoryError in their first step (CUDA OOM on a CPU)."""
-HANG_ENV = "EDGETUNE_HANG_AT_BATCH_SIZE"
-"""Test hook: trials with this batch size hang, silent, after reporting their first epoch."""
-TIMED_OUT = "timed_out"
 NODE_ID = "node_id"
 """Reported with every epoch: the Ray node that trained it (which node a slow or retried trial ran on)."""
 
@@ -62,7 +54,7 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
         with checkpoint.as_directory() as directory:
             trainer.load_checkpoint(directory)
     history[0] = trainer.history
-    _maybe_inject_oom_for_test(trainer, run.train.batch_size)
+    faults.arm(trainer, run.train.batch_size)  # tests only: nothing unless EDGETUNE_FAULTS is set
 
     node_id = ray.get_runtime_context().get_node_id()
 
@@ -70,8 +62,7 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
         with reporting, tempfile.TemporaryDirectory() as directory:
             trainer.save_checkpoint(directory)
             tune.report({**metrics, NODE_ID: node_id}, checkpoint=tune.Checkpoint.from_directory(directory))
-        _maybe_fail_for_test(metrics)
-        _maybe_hang_for_test(metrics, run.train.batch_size)
+        faults.after_report(metrics, run.train.batch_size, tune.get_context().get_trial_dir())
 
     try:
         trainer.fit(on_epoch=report)
@@ -108,31 +99,3 @@ def timed_out_metrics(history: list[dict]) -> dict:
     else:
         values = {k: (math.inf if k.endswith("loss") else 0.0) for k in EPOCH_METRICS}
     return {**values, EPOCH: last[EPOCH] if last else 0, STATUS: TIMED_OUT}
-
-
-def _maybe_fail_for_test(metrics: dict) -> None:
-    at = os.environ.get(FAIL_ONCE_ENV)
-    if not at or metrics.get("epoch") != int(at):
-        return
-    marker = os.path.join(tune.get_context().get_trial_dir(), ".failed_once")
-    if not os.path.exists(marker):
-        open(marker, "w").close()
-        raise RuntimeError(f"injected failure after epoch {at} ({FAIL_ONCE_ENV})")
-
-
-def _maybe_inject_oom_for_test(trainer: Any, batch_size: int) -> None:
-    at = os.environ.get(OOM_ENV)
-    if not at or batch_size != int(at):
-        return
-    import torch
-
-    def step(x: Any, y: Any) -> Any:
-        raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 2.00 GiB (simulated by {OOM_ENV})")
-
-    trainer._step = step
-
-
-def _maybe_hang_for_test(metrics: dict, batch_size: int) -> None:
-    at = os.environ.get(HANG_ENV)
-    if at and batch_size == int(at) and metrics.get("epoch") == 1:
-        time.sleep(10**6)  # one call blocked in C, as a stuck collective or data read would be

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import logging
 import math
-import os
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional
@@ -17,18 +16,17 @@ from typing import Any, Optional
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
-from data_pipeline.schema import to_mapping
-from model.names import STATUS, VAL_ACC, VAL_F1, VAL_LOSS
+from core import atomic
+from core.layout import EPOCHS_FILE, STATUS_FILE, STUDY_FILE
+from core.names import FAILED, RUNNING, STATUS, TRIAL_STATUSES, VAL_ACC, VAL_F1, VAL_LOSS, final_status
+from core.schema import ConfigError, to_mapping
 from search.config import ExperimentConfig
-from search.experiment import Experiment
-from search.layout import EPOCHS_FILE, STATUS_FILE, STUDY_FILE
+from search.experiment import Experiment, write_trial_config
 from search.searcher import make_searcher
-from search.space import planned_epochs
+from search.space import trial_run_config
 from search.trainable import train_trial
 
 logger = logging.getLogger(__name__)
-
-TRIAL_STATUSES = ("running", "completed", "early_stopped", "diverged", "timed_out", "failed")
 
 
 def make_scheduler(cfg: ExperimentConfig) -> TrialScheduler:
@@ -136,9 +134,19 @@ class SweepRecorder(tune.Callback):
         self._locate(trial)
         params = dict(trial.config)
         entry = self._trials.setdefault(trial.trial_id, {"epochs_run": 0, "error": None})
-        entry.update(status="running", params=params, epochs_planned=planned_epochs(self._cfg, params),
+        entry.update(status=RUNNING, params=params, epochs_planned=self._record_config(trial, params),
                      dir=Path(trial.local_path).name)
         self._save()
+
+    def _record_config(self, trial: Any, params: dict) -> Optional[int]:
+        """Write the trial's trial_config.yaml; its planned epochs. A callback that raises would end the sweep."""
+        try:
+            run = trial_run_config(self._cfg, params)  # what the trainable trains: the same function and inputs
+            write_trial_config(Path(trial.local_path), run)
+        except (ConfigError, OSError) as err:
+            logger.warning("trial %s: its config was not recorded (%s)", trial.trial_id, err)
+            return None
+        return run.train.epochs
 
     def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
         self._append_epoch(trial, result)
@@ -160,20 +168,16 @@ class SweepRecorder(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         entry = self._trials.setdefault(trial.trial_id, {"params": dict(trial.config)})
-        entry.update(status="failed", error=_first_error_line(trial))
+        entry.update(status=FAILED, error=_first_error_line(trial))
         self._save()
 
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._save()
 
     def _final_status(self, entry: dict) -> str:
-        trainer_status = entry.get("trainer_status")
-        if trainer_status in ("completed", "diverged"):
-            return trainer_status
-        limit = self._cfg.search.trial_timeout_s
-        if limit and entry.get("time_total_s", 0.0) >= limit:
-            return "timed_out"
-        return "early_stopped"
+        return final_status(trainer_status=entry.get("trainer_status"), epochs_run=entry.get("epochs_run", 0),
+                            epochs_planned=entry.get("epochs_planned"), time_total_s=entry.get("time_total_s", 0.0),
+                            timeout_s=self._cfg.search.trial_timeout_s)
 
     def _locate(self, trial: Any) -> None:
         """Write into the driver's staging folder, which Tune uploads to the experiment's storage.
@@ -214,16 +218,14 @@ class SweepRecorder(tune.Callback):
         self._export_metrics()
         if self._path is None:
             return
-        tmp = self._path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(self._trials, indent=1, sort_keys=True, default=str))
-        os.replace(tmp, self._path)
+        atomic.write_json(self._path, self._trials, indent=1, sort_keys=True, default=str)
 
     def _export_metrics(self) -> None:
         if self._gauges is None:
             return
         trials, best = self._gauges
         name = self._name
-        counts = Counter(entry.get("status", "running") for entry in self._trials.values())
+        counts = Counter(entry.get("status", RUNNING) for entry in self._trials.values())
         for status in TRIAL_STATUSES:
             trials.set(counts[status], tags={"experiment": name, "status": status})
         if self._best is not None:

@@ -8,8 +8,19 @@ from pathlib import Path
 import pytest
 import yaml
 
-from cluster.audit import (CLUSTER_DIR, admits_everyone, audit, check_iam_policy, check_kubernetes, check_launcher,
-                           check_network_policy, check_nothing_open, image_is_pinned, load_documents, shipped_files)
+from cluster.audit import (
+    CLUSTER_DIR,
+    admits_everyone,
+    audit,
+    check_iam_policy,
+    check_kubernetes,
+    check_launcher,
+    check_network_policy,
+    check_nothing_open,
+    image_is_pinned,
+    load_documents,
+    shipped_files,
+)
 from tests.conftest import ROOT, run_cli
 
 DEFINITIONS = shipped_files()

@@ -15,13 +15,24 @@ from pathlib import Path
 import psutil
 import pytest
 
-from cluster.local import (CLUSTER_ID_ENV, MARKER_FILE, ClusterError, LocalClusterSpec, claim_temp_dir,
-                           cluster_processes, down, head_command, worker_command, worker_mirror, write_state)
+from cluster.local import (
+    CLUSTER_ID_ENV,
+    MARKER_FILE,
+    ClusterError,
+    LocalClusterSpec,
+    claim_temp_dir,
+    cluster_processes,
+    down,
+    head_command,
+    worker_command,
+    worker_mirror,
+    write_state,
+)
+from core.layout import EPOCHS_FILE, STATUS_FILE
+from core.storage import open_experiment
+from core.uri import join
 from data_pipeline.cache import MIRROR_ENV
-from data_pipeline.uri import join
 from results.collect import collect
-from results.storage import open_experiment
-from search.layout import EPOCHS_FILE, STATUS_FILE
 from search.ray_session import token_path
 from tests.conftest import ROOT, run_cli
 from tests.s3 import wait_for

@@ -4,9 +4,9 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.schema import ConfigError
 from data_pipeline.balance import STRATEGIES, effective_number_weights, plan_balance
 from data_pipeline.config import BalanceConfig
-from data_pipeline.schema import ConfigError
 
 LABELS = np.repeat(np.arange(4), [40, 10, 4, 0 + 6])  # counts 40, 10, 4, 6 -> median 8
 

@@ -39,7 +39,7 @@ def clothing32(clothing_root, tmp_path_factory):
 def test_clothing_small_counts_match_readme(clothing32):
     _, data = clothing32
     assert data.classes == tuple(sorted(README_COUNTS)) and not data.hit
-    for i, (split, column) in enumerate((("train", 0), ("validation", 1), ("test", 2))):
+    for split, column in (("train", 0), ("validation", 1), ("test", 2)):
         s = data.split(split)
         expected = [README_COUNTS[c][column] for c in data.classes]
         assert s.class_counts(len(data.classes)).tolist() == expected
@@ -78,7 +78,7 @@ def test_messy_tree_excludes_each_bad_file_with_its_reason(messy_tree, tmp_path)
 def test_presplit_tree_keeps_its_split_and_drops_leaked_test_copy(tmp_path):
     root = tmp_path / "pre"
     for split, n in (("train", 5), ("val", 2), ("test", 2)):
-        for k, cls in enumerate(("x", "y")):
+        for cls in ("x", "y"):
             write_good(root / split / cls, n, seed=hash((split, cls)) % 1000)
     leaked = write_good(root / "train" / "x", 1, seed=999)[0]
     (root / "test" / "x" / "leak.png").write_bytes(leaked.read_bytes())

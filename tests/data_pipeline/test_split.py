@@ -4,8 +4,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from core.schema import ConfigError
 from data_pipeline.config import DataConfig
-from data_pipeline.schema import ConfigError
 from data_pipeline.split import min_images_to_stratify, split_sizes, stratified_split, stratified_subset
 
 

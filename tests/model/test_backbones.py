@@ -1,7 +1,7 @@
 import pytest
 import torch
 
-from data_pipeline.schema import ConfigError
+from core.schema import ConfigError
 from model.backbones import create_backbone
 from model.classifier import build_model
 from model.config import EdgeNetConfig, ModelConfig

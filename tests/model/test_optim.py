@@ -3,9 +3,9 @@ import dataclasses
 import pytest
 import torch
 
-from data_pipeline.schema import ConfigError
+from core.schema import ConfigError
 from model.classifier import build_model
-from model.config import ModelConfig, OPTIMIZERS, TrainConfig
+from model.config import OPTIMIZERS, ModelConfig, TrainConfig
 from model.finetune import param_groups
 from model.optim import OPTIMIZER_FACTORIES, build_optimizer, build_scheduler, lr_factor
 from tests.model.helpers import SHRUNK

@@ -3,7 +3,7 @@ import json
 
 import pytest
 
-from data_pipeline.schema import load_yaml
+from core.schema import load_yaml
 from model.config import load_run_config
 from tests.conftest import ROOT, run_cli
 

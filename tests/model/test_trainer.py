@@ -3,9 +3,9 @@ import math
 import pytest
 import torch
 
+from core.names import EPOCH_METRICS
 from data_pipeline.config import BalanceConfig, DataConfig
 from model.config import EdgeNetConfig, ModelConfig, RunConfig, TrainConfig
-from model.names import EPOCH_METRICS
 from model.trainer import FitResult, Trainer
 
 
@@ -57,17 +57,9 @@ def test_huge_lr_diverges_without_raising(small_cache):
     assert not any(isinstance(v, float) and math.isnan(v) for v in seen[-1].values())
 
 
-def test_nan_loss_after_a_good_epoch_reports_last_good_metrics(small_cache, monkeypatch):
+def test_nan_loss_after_a_good_epoch_reports_last_good_metrics(small_cache):
     trainer = Trainer(_cfg(epochs=3), small_cache)
-    real_step = trainer._step
-    calls = {"n": 0}
-
-    def poisoned(x, y):
-        loss = real_step(x, y)
-        calls["n"] += 1
-        return loss * float("nan") if trainer.epoch == 1 else loss
-
-    monkeypatch.setattr(trainer, "_step", poisoned)
+    trainer.step_hook = lambda t, loss: loss * float("nan") if t.epoch == 1 else loss
     result = trainer.fit()
     assert result.status == "diverged" and [h["status"] for h in result.history] == ["running", "diverged"]
     good, bad = result.history
@@ -80,6 +72,13 @@ def test_train_fraction_trains_on_a_seeded_share_of_each_class(small_cache):
     trainer = Trainer(_cfg(epochs=1, data=DataConfig(train_fraction=0.25)), small_cache)
     assert trainer.train_loader.split.class_counts(len(small_cache.classes)).tolist() == [round(n / 4) for n in full]
     assert len(trainer.eval_loaders["validation"].split) == len(small_cache.split("validation"))  # evaluation stays whole
+
+
+def test_train_metrics_with_a_train_fraction_are_measured_on_the_trained_share(small_cache):
+    trainer = Trainer(_cfg(epochs=1, data=DataConfig(train_fraction=0.25), train_eval_max=10_000), small_cache)
+    share = trainer.train_loader.split
+    assert trainer.eval_loaders["train"].split.paths == share.paths
+    assert trainer.evaluate("train")["images"] == len(share) < len(small_cache.split("train"))
 
 
 def test_class_weighted_loss_uses_the_plan_weights(small_cache):

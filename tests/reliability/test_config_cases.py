@@ -10,8 +10,8 @@ from pathlib import Path
 
 import pytest
 
-import search.run
 import search.ray_session
+import search.run
 from tests.conftest import ROOT
 
 DEMO = (ROOT / "configs" / "demo.yaml").read_text()

@@ -3,11 +3,11 @@
 One sweep carries four trials, each a known point run in order, two at a time:
     normal    batch 32, lr 1e-3          -> completed
     diverged  batch 32, lr 1e6, sgd      -> NaN/inf loss: diverged, the sweep goes on
-    oom       batch 128                  -> torch.OutOfMemoryError injected (EDGETUNE_OOM_AT_BATCH_SIZE):
+    oom       batch 128                  -> torch.OutOfMemoryError injected (EDGETUNE_FAULTS oom:batch_size=128):
                                             retried once, then failed with a message naming batch size and model
-    hang      batch 64                   -> silent after epoch 1 (EDGETUNE_HANG_AT_BATCH_SIZE): stopped by the
+    hang      batch 64                   -> silent after epoch 1 (EDGETUNE_FAULTS hang:batch_size=64): stopped by the
                                             per-trial time limit, marked timed_out
-A second run, whose every trial raises once after its first epoch (EDGETUNE_FAIL_ONCE_AT_EPOCH) and is
+A second run, whose every trial raises once after its first epoch (EDGETUNE_FAULTS fail_once:epoch=1) and is
 retried, is interrupted with SIGINT (Ctrl-C) and resumed; a third points storage at a read-only disk.
 """
 from __future__ import annotations
@@ -23,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from results.collect import collect
-from search.trainable import FAIL_ONCE_ENV
+from search import faults
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.integration
@@ -67,7 +67,7 @@ def faulty_sweep(session_tmp, clothing_root):
                        "--set", f"search.trial_timeout_s={TIMEOUT_S}", "--set", "search.max_failures=1",
                        "--set", "train.grad_clip=null", "--set", "train.warmup_epochs=0",
                        "--set", f"search.points_to_evaluate={json.dumps(POINTS)}")
-    proc = run_cli(*args, env={"EDGETUNE_OOM_AT_BATCH_SIZE": "128", "EDGETUNE_HANG_AT_BATCH_SIZE": "64"})
+    proc = run_cli(*args, env={faults.ENV: "oom:batch_size=128;hang:batch_size=64"})
     experiment = storage / "faults"
     by_batch_lr = {(s["params"]["batch_size"], s["params"]["lr"]): s for s in _statuses(experiment).values()}
     return proc, experiment, by_batch_lr
@@ -118,7 +118,7 @@ def interrupted_sweep(session_tmp, clothing_root):
                        "--max-epochs", "2", "--set", "search.scheduler.type=fifo")
     proc = subprocess.Popen([sys.executable, *args], cwd=ROOT, start_new_session=True, stdout=subprocess.PIPE,
                             stderr=subprocess.STDOUT, text=True,
-                            env={**os.environ, "PYTHONPATH": str(ROOT), FAIL_ONCE_ENV: "1"})
+                            env={**os.environ, "PYTHONPATH": str(ROOT), faults.ENV: "fail_once:epoch=1"})
     try:
         deadline = time.time() + 300
         while time.time() < deadline and not any(s["status"] == "completed" for s in _statuses(experiment).values()):

@@ -8,10 +8,11 @@ import time
 import pytest
 import torch
 
+from core.names import EPOCH_METRICS, STATUS, TIMED_OUT
 from model.config import EdgeNetConfig, ModelConfig, RunConfig, TrainConfig
-from model.names import EPOCH_METRICS, STATUS
 from model.trainer import Trainer, TrainerOutOfMemory
-from search.trainable import TIMED_OUT, timed_out_metrics
+from search import faults
+from search.trainable import timed_out_metrics
 
 
 def _cfg(**train) -> RunConfig:
@@ -20,18 +21,14 @@ def _cfg(**train) -> RunConfig:
     return RunConfig(model=model, train=TrainConfig(**train))
 
 
-def test_out_of_memory_names_batch_size_and_model(small_cache, monkeypatch):
+def test_out_of_memory_names_batch_size_and_model(small_cache):
     trainer = Trainer(_cfg(), small_cache)
-
-    def step(x, y):
-        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
-
-    monkeypatch.setattr(trainer, "_step", step)
+    faults.arm(trainer, batch_size=48, faults=faults.parse("oom:batch_size=48"))  # what the trainable does
     with pytest.raises(TrainerOutOfMemory) as err:
         trainer.fit()
     text = str(err.value)
     assert "batch_size=48" in text and "model test_vit" in text and "lower train.batch_size" in text, text
-    assert "Tried to allocate 2.00 GiB" in text and "\n" not in text
+    assert "Tried to allocate 2.00 GiB" in text and faults.ENV in text and "\n" not in text
     assert isinstance(err.value.__cause__, torch.OutOfMemoryError)
     assert trainer.epoch == 0 and trainer.history == []
 

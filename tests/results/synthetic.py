@@ -1,7 +1,8 @@
 """A stored experiment written file by file in the exact layout `search.run` leaves behind.
 
 Real files, as Ray Tune 2.60 and the trainer write them (params.json, result.json lines, checkpoint
-folders, error.txt), sweep.json / sweep.yaml / trial_status.json from the driver, and an Optuna journal
+folders, error.txt), sweep.json / sweep.yaml / trial_status.json / trial_config.yaml (written with the
+sweep's own functions) from the driver, and an Optuna journal
 made with Optuna itself (ASHA-stopped trials PRUNED with their intermediate values). Unit tests of the
 table math run on it in milliseconds; the real sweep is the integration test.
 """
@@ -16,8 +17,23 @@ from typing import Any, Optional
 import optuna
 import yaml
 
-from model.names import (EPOCH, LR, STATUS, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_BALANCED_ACC, VAL_F1, VAL_LOSS,
-                         VAL_PRECISION, VAL_RECALL)
+from core.names import (
+    EPOCH,
+    LR,
+    STATUS,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    VAL_ACC,
+    VAL_BALANCED_ACC,
+    VAL_F1,
+    VAL_LOSS,
+    VAL_PRECISION,
+    VAL_RECALL,
+)
+from core.schema import from_mapping
+from search.config import ExperimentConfig
+from search.experiment import write_trial_config
+from search.space import trial_run_config
 
 T0 = 1_780_000_000.0  # a fixed clock, so times and GPU-hours are exact
 CLASSES = ["dress", "hat", "longsleeve", "outwear", "pants", "shirt", "shoes", "shorts", "skirt", "t-shirt"]
@@ -81,11 +97,13 @@ def write_experiment(storage: Path, name: str, trials: list[FakeTrial], *, cloth
     cfg = sweep_yaml(clothing_root, **sweep_kwargs)
     (exp / "sweep.yaml").write_text(yaml.safe_dump(cfg, sort_keys=False))
     (exp / "sweep.json").write_text(json.dumps(_sweep_json(name, cfg, finished, cache_path)))
+    sweep = from_mapping(ExperimentConfig, cfg, source="synthetic sweep.yaml")
     statuses = {}
     for index, trial in enumerate(trials):
         trial_id = f"ab12c_{index:05d}"
         if trial.ending != "never_started":
-            _write_trial_dir(exp, trial_id, index, trial)
+            folder = _write_trial_dir(exp, trial_id, index, trial)
+            write_trial_config(folder, trial_run_config(sweep, trial.params))  # as the sweep's driver does
         statuses[trial_id] = _status_entry(trial)
     if status_file:
         (exp / "trial_status.json").write_text(json.dumps(statuses, indent=1))
@@ -140,7 +158,7 @@ def metric_rows(trial: FakeTrial, trial_id: str) -> list[dict]:
     return rows
 
 
-def _write_trial_dir(exp: Path, trial_id: str, index: int, trial: FakeTrial) -> None:
+def _write_trial_dir(exp: Path, trial_id: str, index: int, trial: FakeTrial) -> Path:
     tag = ",".join(f"{k}={v}" for k, v in trial.params.items())
     folder = exp / f"train_trial_{trial_id}_{index}_{tag}_2026-05-28_10-00-0{index}"
     folder.mkdir()
@@ -155,6 +173,7 @@ def _write_trial_dir(exp: Path, trial_id: str, index: int, trial: FakeTrial) -> 
         (folder / f"checkpoint_{i:06d}" / "checkpoint.pt").write_bytes(b"not a real checkpoint")
     if trial.ending == "failed":
         (folder / "error.txt").write_text("Traceback (most recent call last):\n  ...\nRuntimeError: boom\n")
+    return folder
 
 
 def _write_journal(exp: Path, name: str, trials: list[FakeTrial]) -> None:
@@ -181,7 +200,7 @@ def _write_journal(exp: Path, name: str, trials: list[FakeTrial]) -> None:
 
 
 def write_evaluation(exp: Path, trial_id: str = "ab12c_00002") -> dict:
-    """A results/evaluation.json as `results.evaluate` writes it (numbers made up, shapes real)."""
+    """A results/evaluation.json as `deploy.evaluate` writes it (numbers made up, shapes real)."""
     k = len(CLASSES)
     confusion = [[(5 if i == j else (1 if j == (i + 1) % k else 0)) for j in range(k)] for i in range(k)]
     per_class = [{"class": c, "precision": 5 / 6, "recall": 5 / 6, "f1": 5 / 6, "support": 6} for c in CLASSES]

@@ -3,16 +3,14 @@ from __future__ import annotations
 
 import json
 import math
-import subprocess
-import sys
 
 import pandas as pd
 import pytest
 
-from model.names import EPOCH, VAL_ACC, VAL_F1, VAL_LOSS
-from results.collect import (COMPLETED, DIVERGED, EARLY_STOPPED, FAILED, RUNNING, collect, save_parquet)
-from results.storage import ExperimentError
-from tests.conftest import ROOT, run_cli
+from core.names import COMPLETED, DIVERGED, EARLY_STOPPED, EPOCH, FAILED, RUNNING, VAL_ACC, VAL_F1, VAL_LOSS
+from core.storage import ExperimentError
+from results.collect import collect, save_parquet
+from tests.conftest import run_cli
 from tests.results.synthetic import T0, default_trials, write_experiment
 
 
@@ -62,6 +60,25 @@ def test_hyperparameters_searched_and_fixed(exp_a):
     assert (trial["param_lr"], trial["param_optimizer"], trial["param_epochs"]) == (3e-4, "adam", 3)
     assert (trial["cfg_lr"], trial["cfg_batch_size"], trial["cfg_weight_decay"]) == (3e-4, 16, 0.01)
     assert (trial["cfg_backbone"], trial["cfg_edgenet"], trial["cfg_balance"]) == ("test_vit", "off", "none")
+
+
+def test_tables_show_the_config_each_trial_ran_not_todays_sweep_yaml(exp_a):
+    import yaml
+
+    cfg = yaml.safe_load((exp_a / "sweep.yaml").read_text())
+    cfg["train"]["weight_decay"], cfg["model"]["backbone"] = 0.5, "resnet10t"
+    (exp_a / "sweep.yaml").write_text(yaml.safe_dump(cfg))
+    trial = collect(str(exp_a)).trials.set_index("trial_id").loc["ab12c_00002"]
+    assert (trial["cfg_weight_decay"], trial["cfg_backbone"], trial["epochs_planned"]) == (0.01, "test_vit", 3)
+
+
+def test_a_trial_without_its_config_shows_only_its_searched_values(exp_a):
+    folder = next(d for d in exp_a.iterdir() if "ab12c_00002" in d.name)
+    (folder / "trial_config.yaml").unlink()
+    c = collect(str(exp_a))
+    trial = c.trials.set_index("trial_id").loc["ab12c_00002"]
+    assert (trial["cfg_lr"], trial["cfg_epochs"]) == (3e-4, 3) and pd.isna(trial["cfg_weight_decay"])
+    assert "ab12c_00002" not in c.trial_configs and "ab12c_00000" in c.trial_configs
 
 
 def test_best_checkpoint_or_latest_kept(tmp_path, clothing_root):
@@ -138,13 +155,6 @@ def test_cli_help_run_and_errors(exp_a, tmp_path):
     bad = run_cli("-m", "results.collect", str(tmp_path / "missing"))
     assert bad.returncode == 2
     assert bad.stderr.strip().count("\n") == 0 and "experiment directory not found" in bad.stderr
-
-
-def test_results_never_imports_ray():
-    code = ("import sys, results.collect, results.tables, results.report, results.evaluate, results.study, "
-            "results.figures, results.balance, results.storage; "
-            "sys.exit(1 if 'ray' in sys.modules else 0)")
-    assert subprocess.run([sys.executable, "-c", code], cwd=ROOT).returncode == 0
 
 
 def test_clock_is_the_sweep_start(exp_a):

@@ -7,9 +7,9 @@ import pyarrow.fs as pafs
 import pyarrow.parquet as pq
 import pytest
 
-from data_pipeline.uri import open_location, without_query
+from core.storage import Store
+from core.uri import open_location, without_query
 from results.collect import collect, save_parquet
-from results.storage import ExperimentStore
 from results.study import param_importances
 
 
@@ -55,7 +55,7 @@ def test_collect_from_s3_matches_local(s3_experiment, exp_a):
 
 
 def test_local_copy_of_a_remote_folder(exp_a, tmp_path):
-    store = ExperimentStore(fs=pafs.SubTreeFileSystem(str(exp_a.parent), pafs.LocalFileSystem()), root="exp_a",
+    store = Store(fs=pafs.SubTreeFileSystem(str(exp_a.parent), pafs.LocalFileSystem()), root="exp_a",
                             uri="sub://exp_a")
     trial = next(d for d in store.subdirs() if d.startswith("train_trial_ab12c_00000"))
     path, temporary = store.local_copy(trial, "checkpoint_000001")

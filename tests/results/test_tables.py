@@ -6,7 +6,7 @@ import json
 import pandas as pd
 import pytest
 
-from model.names import TRAIN_ACC, VAL_ACC, VAL_F1, VAL_LOSS
+from core.names import TRAIN_ACC, VAL_ACC, VAL_F1, VAL_LOSS
 from results.collect import collect
 from results.tables import comparison, cost, leaderboard, to_latex, to_markdown, write_table
 

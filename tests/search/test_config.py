@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from data_pipeline.schema import ConfigError, dump_yaml, to_mapping
+from core.schema import ConfigError, dump_yaml, to_mapping
 from search.config import load_config
 from tests.conftest import ROOT, run_cli
 

@@ -44,6 +44,41 @@ def test_sweep_ends_every_trial_and_prints_the_best(sweep):
     assert (experiment / "sweep.yaml").is_file() and (experiment / "report" / "report.html").is_file()
 
 
+def test_each_trial_folder_holds_the_config_it_ran_and_results_read_it(sweep, tmp_path):
+    """What ran is written once, beside each trial; editing sweep.yaml afterwards changes no table."""
+    import shutil
+
+    import yaml
+
+    from core.schema import from_mapping
+    from model.config import RunConfig
+    from results.collect import collect
+    from search.config import load_config
+    from search.space import trial_run_config
+
+    experiment, _ = sweep
+    cfg = load_config(str(experiment / "sweep.yaml"))
+    folders = [d for d in experiment.iterdir() if (d / "params.json").is_file()]
+    assert len(folders) == 6
+    for folder in folders:
+        ran = from_mapping(RunConfig, yaml.safe_load((folder / "trial_config.yaml").read_text()))
+        assert ran == trial_run_config(cfg, json.loads((folder / "params.json").read_text()))
+
+    copy = shutil.copytree(experiment, tmp_path / "edited")
+    sweep_yaml = yaml.safe_load((copy / "sweep.yaml").read_text())
+    sweep_yaml["model"]["backbone"], sweep_yaml["model"]["edgenet"]["mode"] = "resnet10t", "off"
+    sweep_yaml["data"]["balance"]["strategy"] = "undersample"
+    sweep_yaml["train"]["epochs"] = 50
+    sweep_yaml["search"]["space"].pop("epochs")  # a replay would now plan 50 epochs for every trial
+    (copy / "sweep.yaml").write_text(yaml.safe_dump(sweep_yaml))
+    before, after = collect(str(experiment)).trials, collect(str(copy)).trials
+    columns = [c for c in before if c.startswith(("cfg_", "param_"))] + ["epochs_planned", "status"]
+    assert after[columns].equals(before[columns])
+    assert (set(after["cfg_backbone"]), set(after["cfg_edgenet"]), set(after["cfg_balance"])) == \
+        ({cfg.model.backbone}, {cfg.model.edgenet.mode}, {cfg.data.balance.strategy})
+    assert list(after["epochs_planned"]) == list(after["param_epochs"]) and 50 not in set(after["epochs_planned"])
+
+
 def test_every_trial_reports_once_per_epoch_with_the_studys_metrics(sweep):
     experiment, _ = sweep
     for trial_id, rows in trial_results(experiment).items():

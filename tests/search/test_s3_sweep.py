@@ -12,12 +12,12 @@ import time
 
 import pytest
 
+from core.layout import EPOCHS_FILE, REPORT_DIR, STATUS_FILE, STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
+from core.storage import open_experiment
+from core.uri import join
 from data_pipeline.cache import MIRROR_ENV
-from data_pipeline.uri import join
 from results.collect import collect
-from results.storage import open_experiment
 from search.experiment import Experiment
-from search.layout import EPOCHS_FILE, REPORT_DIR, STATUS_FILE, STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
 from tests.conftest import ROOT, run_cli
 from tests.s3 import wait_for
 
@@ -63,6 +63,8 @@ def test_sweep_on_s3_rides_out_a_store_restart_and_resumes_from_s3_alone(s3_serv
     assert len(status) == 3 and all(s["status"] == "completed" for s in status.values()), status
     collected = collect(join(storage, name))
     assert len(collected.trials) == 3 and collected.trials["checkpoint"].notna().all()
+    assert all(store.exists(d, "trial_config.yaml") for d in collected.trials["trial_dir"])  # uploaded by Tune
+    assert collected.trials["cfg_backbone"].notna().all() and set(collected.trial_configs) == set(status)
     planned = dict(zip(collected.trials["trial_id"], collected.trials["epochs_planned"]))
     reported: dict[str, list[int]] = {}  # every epoch the driver received, in both runs
     for line in store.read_text(EPOCHS_FILE).splitlines():

@@ -2,9 +2,9 @@
 import optuna
 import pytest
 
-from data_pipeline.schema import ConfigError
+from core.schema import ConfigError
 from search.config import ParamSpec, load_config
-from search.space import define_by_run, ordered_space, planned_epochs, trial_run_config
+from search.space import define_by_run, ordered_space, trial_run_config
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
 
@@ -46,5 +46,5 @@ def test_trial_config_takes_the_sampled_values():
     cfg = load_config("configs/demo.yaml")
     run = trial_run_config(cfg, {"lr": 0.003, "optimizer": "sgd", "momentum": 0.85, "dropout": 0.2, "epochs": 4})
     assert (run.train.lr, run.train.optimizer, run.train.momentum, run.model.dropout) == (0.003, "sgd", 0.85, 0.2)
-    assert run.data == cfg.data and planned_epochs(cfg, {"epochs": 4}) == 4
-    assert planned_epochs(cfg, {"lr": 0.1}) == cfg.train.epochs
+    assert run.data == cfg.data and run.train.epochs == 4
+    assert trial_run_config(cfg, {"lr": 0.1}).train.epochs == cfg.train.epochs

@@ -1,12 +1,13 @@
-"""results.evaluate: the stored test evaluation equals the trainer's own evaluation of the same checkpoint."""
+"""deploy.evaluate: the stored test evaluation equals the trainer's own evaluation of the same checkpoint."""
 from __future__ import annotations
 
 import json
 
 import pytest
 
+from deploy.evaluate import evaluate_experiment
+from deploy.trial import trial_run_config
 from results.collect import collect
-from results.evaluate import evaluate_experiment
 from results.tables import leaderboard
 from tests.conftest import run_cli
 from tests.results.synthetic import FakeTrial, write_experiment
@@ -25,17 +26,18 @@ def trained_experiment(tmp_path, clothing_root, small_cache):
                            cache_path=small_cache.path, gpu=0.0)
     c = collect(str(exp))
     best = c.best_trial()
-    trainer = Trainer(c.trial_config(PARAMS), small_cache, device="cpu")
+    config = trial_run_config(c, best)
+    trainer = Trainer(config, small_cache, device="cpu")
     trainer.fit()
     trainer.save_checkpoint(str(exp / best["checkpoint"]))
-    return exp, exp / best["checkpoint"], c.trial_config(PARAMS)
+    return exp, exp / best["checkpoint"], config
 
 
 def test_evaluation_matches_trainer(trained_experiment, small_cache):
     from model.trainer import Trainer
 
     exp, checkpoint, run_cfg = trained_experiment
-    done = run_cli("-m", "results.evaluate", str(exp), "--top-k", "2", "--device", "cpu")
+    done = run_cli("-m", "deploy.evaluate", str(exp), "--top-k", "2", "--device", "cpu")
     assert done.returncode == 0, done.stderr
     evaluation = json.loads((exp / "results" / "evaluation.json").read_text())
     assert [e["trial_id"] for e in evaluation["trials"]] == ["ab12c_00000"]  # the other kept no checkpoint
@@ -58,13 +60,13 @@ def test_evaluation_matches_trainer(trained_experiment, small_cache):
 
 
 def test_cli_help_and_user_errors(tmp_path, exp_a):
-    assert "--top-k" in run_cli("-m", "results.evaluate", "--help").stdout
-    missing = run_cli("-m", "results.evaluate", str(tmp_path / "missing"))
+    assert "--top-k" in run_cli("-m", "deploy.evaluate", "--help").stdout
+    missing = run_cli("-m", "deploy.evaluate", str(tmp_path / "missing"))
     assert missing.returncode == 2 and "experiment directory not found" in missing.stderr
     # exp_a's checkpoints are placeholder bytes and its sweep.json has no cache path
-    bad = run_cli("-m", "results.evaluate", str(exp_a))
+    bad = run_cli("-m", "deploy.evaluate", str(exp_a))
     assert bad.returncode == 2 and "cache_path is empty" in bad.stderr and "Traceback" not in bad.stderr
-    zero = run_cli("-m", "results.evaluate", str(exp_a), "--top-k", "0")
+    zero = run_cli("-m", "deploy.evaluate", str(exp_a), "--top-k", "0")
     assert zero.returncode == 2 and "--top-k" in zero.stderr
 
 

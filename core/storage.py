@@ -1,7 +1,8 @@
-"""Read an experiment directory from a local path or a URI (s3://, gs://, file://) through pyarrow.fs.
+"""A storage location, a local path or a URI (s3://, gs://, file://) through pyarrow.fs: read, write, list, mirror.
 
-Everything in `results` reads the experiment through `ExperimentStore`, so a sweep stored on S3 is
-collected exactly like a local one, and nothing needs Ray to be running.
+`results` and `deploy` read experiments through `Store`, so a sweep stored on S3 is collected exactly
+like a local one, and nothing needs Ray to be running. `open_experiment` is a `Store` checked to hold an
+experiment (core/layout.py).
 """
 from __future__ import annotations
 
@@ -14,16 +15,17 @@ from typing import Any, Optional
 
 import pyarrow.fs as pafs
 
-from data_pipeline.uri import is_uri, open_location, without_query
-from search.layout import SWEEP_INFO
+from core.errors import UserError
+from core.layout import SWEEP_INFO
+from core.uri import is_uri, open_location, without_query
 
 
-class ExperimentError(ValueError):
+class ExperimentError(UserError):
     """The experiment directory is missing or unreadable; `str()` is the one-line message for the user."""
 
 
 @dataclass(frozen=True)
-class ExperimentStore:
+class Store:
     """A filesystem and the experiment's root path on it."""
 
     fs: pafs.FileSystem
@@ -96,14 +98,14 @@ def drop_local_copy(path: Path, is_temporary: bool) -> None:
         shutil.rmtree(path.parent, ignore_errors=True)
 
 
-def open_experiment(location: str, require: Optional[str] = SWEEP_INFO) -> ExperimentStore:
+def open_experiment(location: str, require: Optional[str] = SWEEP_INFO) -> Store:
     """The store of an experiment directory; an ExperimentError when it is missing or not an experiment."""
     location = str(location)
     try:
         fs, root = open_location(location if is_uri(location) else str(Path(location).resolve()))
     except (ValueError, OSError) as err:  # pyarrow's ArrowInvalid is a ValueError
         raise ExperimentError(f"{without_query(location)}: cannot open the experiment location ({err})") from None
-    store = ExperimentStore(fs=fs, root=root, uri=location.rstrip("/"))
+    store = Store(fs=fs, root=root, uri=location.rstrip("/"))
     if not store.is_dir():
         raise ExperimentError(f"{without_query(location)}: experiment directory not found")
     if require and not store.exists(require):

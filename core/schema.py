@@ -19,12 +19,14 @@ from typing import Any, Literal, Mapping, Union
 
 import yaml
 
+from core.errors import UserError
+
 __all__ = ["ConfigError", "from_mapping", "to_mapping", "check", "load_yaml", "dump_yaml", "with_overrides", "parse_assignment"]
 
 _MISSING = object()
 
 
-class ConfigError(ValueError):
+class ConfigError(UserError):
     """A config value breaks a rule. `str()` is the one-line message shown to the user.
 
     Raised with a field path relative to the section that found it; `located` prefixes the file
@@ -35,7 +37,7 @@ class ConfigError(ValueError):
         self.field, self.value, self.rule, self.source = field, value, rule, source
         super().__init__(str(self))
 
-    def located(self, source: str | None = None, prefix: str = "") -> "ConfigError":
+    def located(self, source: str | None = None, prefix: str = "") -> ConfigError:
         field = f"{prefix}.{self.field}" if prefix and self.field else (prefix or self.field)
         return ConfigError(field, self.value, self.rule, source=source or self.source)
 

@@ -6,7 +6,7 @@ import pickle
 import pyarrow.fs as pafs
 import pytest
 
-from data_pipeline.uri import S3_ATTEMPTS, is_uri, join, open_location, without_query
+from core.uri import S3_ATTEMPTS, is_uri, join, open_location, without_query
 from search.experiment import MIRROR_ROOT, Experiment
 
 MINIO = "s3://sweeps/edgetune?endpoint_override=127.0.0.1:9000&scheme=http&region=us-east-1"

@@ -6,8 +6,10 @@
         optuna.journal      the Optuna study (optuna-dashboard opens it)
         trial_status.json   each trial's fate: completed | early_stopped | diverged | timed_out | failed
         epochs.jsonl        every epoch every trial reported, appended by the driver
-        <trial folders>     Ray Tune's: params.json, result.json, progress.csv, checkpoint_*/
+        <trial folders>     Ray Tune's: params.json, result.json, progress.csv, checkpoint_*/, and
+                            trial_config.yaml: the training config the trial ran, exactly (written by the driver)
         report/             tables and report.html written at the end of the sweep
+        results/            trials.parquet, epochs.parquet (results.collect), evaluation.json (deploy.evaluate)
 """
 
 SWEEP_CONFIG = "sweep.yaml"
@@ -16,3 +18,6 @@ STUDY_FILE = "optuna.journal"
 STATUS_FILE = "trial_status.json"
 EPOCHS_FILE = "epochs.jsonl"
 REPORT_DIR = "report"
+TRIAL_CONFIG = "trial_config.yaml"
+RESULTS_DIR = "results"
+EVALUATION_FILE = "evaluation.json"

@@ -1,4 +1,4 @@
-"""A model package: one self-describing folder that `model.predict` (or any deployment) loads without the sweep.
+"""A model package: one self-describing folder that `deploy.predict` (or any deployment) loads without the sweep.
 
     <package>/
         package.json          format, classes (output order), preprocessing, metrics, source, export checks
@@ -7,7 +7,7 @@
         model.torchscript.pt  traced TorchScript module: normalized (B, 3, S, S) float32 -> (B, classes) logits
         model.onnx            the same graph for ONNX Runtime (input `input`, output `logits`, dynamic batch)
 
-The two exported files are optional (written by `results.export`); the first three are enough to rebuild
+The two exported files are optional (written by `deploy.export`); the first three are enough to rebuild
 the PyTorch model. Preprocessing of a new photo is the cache's (`data_pipeline.scan.decode_file`: EXIF
 transpose, RGB, shorter side resized and centre-cropped to `image_size`) followed by the evaluation loader's
 (`data_pipeline.loader.BatchLoader`: antialiased resize to `input_size`, then (x / 255 - mean) / std).
@@ -24,7 +24,9 @@ from typing import Any, Mapping, Optional
 
 import torch
 
-from data_pipeline.schema import ConfigError, check, dump_yaml, from_mapping, load_yaml
+from core import atomic
+from core.errors import UserError
+from core.schema import ConfigError, check, dump_yaml, from_mapping, load_yaml
 from model.config import RunConfig
 
 PACKAGE_FORMAT = 1
@@ -37,7 +39,7 @@ ONNX_FILE = "model.onnx"
 ONNX_INPUT, ONNX_OUTPUT = "input", "logits"
 
 
-class PackageError(ValueError):
+class PackageError(UserError):
     """A model package is missing, incomplete or inconsistent; `str()` is one line naming the file."""
 
 
@@ -65,7 +67,7 @@ class Preprocessing:
         check(len(self.std) == 3 and min(self.std) > 0, "std", list(self.std), "must hold 3 values > 0")
 
     @classmethod
-    def of(cls, cfg: RunConfig, data_config: Mapping[str, Any]) -> "Preprocessing":
+    def of(cls, cfg: RunConfig, data_config: Mapping[str, Any]) -> Preprocessing:
         """The preprocessing of a model built from `cfg` whose `data_config` is the classifier's."""
         return cls(image_size=cfg.data.image_size, input_size=int(data_config["input_size"][-1]),
                    mean=tuple(float(v) for v in data_config["mean"]),
@@ -87,7 +89,7 @@ class ModelPackage:
         """Path of one file of the package; PackageError when it is missing."""
         path = self.path / name
         if not path.is_file():
-            raise PackageError(f"{path}: missing from the model package (re-export it with python -m results.export)")
+            raise PackageError(f"{path}: missing from the model package (re-export it with python -m deploy.export)")
         return path
 
     def build_model(self, device: str | torch.device = "cpu") -> torch.nn.Module:
@@ -134,10 +136,7 @@ def write_package(out: str | os.PathLike, model: torch.nn.Module, cfg: RunConfig
 
 def write_meta(out: str | os.PathLike, info: Mapping[str, Any]) -> None:
     """(Re)write package.json atomically."""
-    path = Path(out) / META_FILE
-    tmp = path.with_suffix(".json.tmp")
-    tmp.write_text(json.dumps(info, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
+    atomic.write_json(Path(out) / META_FILE, info, indent=1)
 
 
 def load_package(path: str | os.PathLike) -> ModelPackage:
@@ -145,7 +144,7 @@ def load_package(path: str | os.PathLike) -> ModelPackage:
     root = Path(path)
     meta_file = root / META_FILE
     if not meta_file.is_file():
-        raise PackageError(f"{root}: not a model package (no {META_FILE}); create one with python -m results.export")
+        raise PackageError(f"{root}: not a model package (no {META_FILE}); create one with python -m deploy.export")
     try:
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError) as err:

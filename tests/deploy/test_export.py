@@ -1,9 +1,9 @@
-"""results.export on a real smoke sweep: package the best trial, then use it from fresh processes.
+"""deploy.export on a real smoke sweep: package the best trial, then use it from fresh processes.
 
-Accuracy is compared within one image, not exactly: model.predict runs in another process, in other batch
+Accuracy is compared within one image, not exactly: deploy.predict runs in another process, in other batch
 sizes (64 against the evaluator's 2 x batch_size) and, for ONNX, with other kernels; logits then differ in
 the last float bits (~1e-6), and the smoke model is barely trained, so its top logits often sit that close
-and an argmax can flip. That the preprocessing itself is exact is tested in tests/model/test_predict.py
+and an argmax can flip. That the preprocessing itself is exact is tested in tests/deploy/test_predict.py
 (probabilities equal to the model's on the cached images).
 """
 from __future__ import annotations
@@ -13,11 +13,11 @@ from pathlib import Path
 
 import pytest
 
+from core.schema import from_mapping, load_yaml
 from data_pipeline.cache import open_cache
-from data_pipeline.schema import from_mapping, load_yaml
+from deploy.export import TOLERANCE, choose_trial
 from model.config import RunConfig
 from results.collect import collect
-from results.export import TOLERANCE, choose_trial, trial_params
 from tests.conftest import run_cli
 
 pytestmark = pytest.mark.integration
@@ -25,11 +25,11 @@ pytestmark = pytest.mark.integration
 
 @pytest.fixture(scope="module")
 def exported(real_experiment, tmp_path_factory):
-    """The smoke sweep evaluated on test (results.evaluate) and its best trial exported with both formats."""
-    proc = run_cli("-m", "results.evaluate", str(real_experiment), timeout=600)
+    """The smoke sweep evaluated on test (deploy.evaluate) and its best trial exported with both formats."""
+    proc = run_cli("-m", "deploy.evaluate", str(real_experiment), timeout=600)
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = tmp_path_factory.mktemp("export") / "package"
-    proc = run_cli("-m", "results.export", str(real_experiment), "--out", str(out), timeout=600)
+    proc = run_cli("-m", "deploy.export", str(real_experiment), "--out", str(out), timeout=600)
     assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     return real_experiment, out, proc
 
@@ -51,7 +51,8 @@ def test_package_contents(exported):
     assert meta["source"]["trial_id"] == best["trial_id"] and meta["source"]["retrained"] is False
     assert meta["classes"] == json.loads((experiment / "sweep.json").read_text())["classes"]
     config = from_mapping(RunConfig, load_yaml(out / "config.yaml"))
-    assert config == c.trial_config(trial_params(c, best))  # exactly as the trial ran
+    ran = from_mapping(RunConfig, load_yaml(experiment / best["trial_dir"] / "trial_config.yaml"))
+    assert config == ran  # exactly as the trial ran, as its sweep wrote it down
     assert meta["preprocessing"]["image_size"] == config.data.image_size
     assert meta["preprocessing"]["edgenet_mode"] == config.model.edgenet.mode
     stored = json.loads((experiment / "results" / "evaluation.json").read_text())["trials"][0]
@@ -72,7 +73,7 @@ def test_predict_reproduces_stored_test_accuracy(exported, backend, tmp_path):
     experiment, out, _ = exported
     paths, truth = _test_images(experiment)
     result = tmp_path / "pred.json"
-    proc = run_cli("-m", "model.predict", "--model", str(out), *paths, "--backend", backend, "--format", "json",
+    proc = run_cli("-m", "deploy.predict", "--model", str(out), *paths, "--backend", backend, "--format", "json",
                    "--top-k", "1", "--out", str(result), "--device", "cpu")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = json.loads(result.read_text())
@@ -86,7 +87,7 @@ FRESH_CHECK = """
 import json, sys, torch, numpy as np, onnxruntime as ort
 from data_pipeline.cache import open_cache
 from data_pipeline.loader import BatchLoader
-from model.package import load_package
+from deploy.package import load_package
 pkg = load_package(sys.argv[1]); p = pkg.preprocessing
 split = open_cache(sys.argv[2]).split("test")
 x, _ = next(BatchLoader(split, batch_size=len(split), device="cpu", mean=p.mean, std=p.std, out_size=p.input_size).iterate())
@@ -112,7 +113,7 @@ def test_exports_match_pytorch_in_fresh_process(exported):
 def test_retrain_on_train_plus_validation(exported, tmp_path):
     experiment, _, _ = exported
     out = tmp_path / "retrained"
-    proc = run_cli("-m", "results.export", str(experiment), "--retrain", "--formats", "torchscript",
+    proc = run_cli("-m", "deploy.export", str(experiment), "--retrain", "--formats", "torchscript",
                    "--out", str(out), "--device", "cpu")
     assert proc.returncode == 0, f"{proc.stdout[-2000:]}\n{proc.stderr[-4000:]}"
     meta = json.loads((out / "package.json").read_text())
@@ -130,15 +131,22 @@ def test_retrain_on_train_plus_validation(exported, tmp_path):
 
 def test_user_errors_exit_2(exported, tmp_path):
     experiment, out, _ = exported
-    proc = run_cli("-m", "results.export", str(experiment), "--trial", "nosuchtrial", "--out", str(tmp_path / "p"))
+    proc = run_cli("-m", "deploy.export", str(experiment), "--trial", "nosuchtrial", "--out", str(tmp_path / "p"))
     assert proc.returncode == 2 and "--trial 'nosuchtrial' matches 0 trials" in proc.stderr
     assert "Traceback" not in proc.stderr
     (tmp_path / "busy").mkdir()
     (tmp_path / "busy" / "keep.txt").write_text("mine")
-    proc = run_cli("-m", "results.export", str(experiment), "--out", str(tmp_path / "busy"))
+    proc = run_cli("-m", "deploy.export", str(experiment), "--out", str(tmp_path / "busy"))
     assert proc.returncode == 2 and "not empty" in proc.stderr and (tmp_path / "busy" / "keep.txt").exists()
 
 
 def test_help():
-    proc = run_cli("-m", "results.export", "--help")
+    proc = run_cli("-m", "deploy.export", "--help")
     assert proc.returncode == 0 and "--retrain" in proc.stdout and "--trial" in proc.stdout
+
+
+@pytest.mark.parametrize(("alias", "flag"), [("results.export", "--retrain"), ("results.evaluate", "--top-k"),
+                                             ("model.predict", "--backend")])
+def test_commands_from_before_the_move_still_work(alias, flag):
+    proc = run_cli("-m", alias, "--help")
+    assert proc.returncode == 0 and flag in proc.stdout, proc.stderr[-2000:]

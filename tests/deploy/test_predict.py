@@ -1,4 +1,4 @@
-"""model.package + model.predict on real clothing images: a package written from a freshly built classifier.
+"""deploy.package + deploy.predict on real clothing images: a package written from a freshly built classifier.
 
 The package here is not trained (the sweep-to-package path is tested in tests/results/test_export.py);
 what matters is that a photo file goes through exactly the preprocessing the training cache and loader
@@ -17,10 +17,10 @@ import torch
 
 from data_pipeline.config import DataConfig
 from data_pipeline.loader import BatchLoader
+from deploy.package import PackageError, load_package, write_package
+from deploy.predict import classify, format_rows, main
 from model.classifier import build_model
 from model.config import EdgeNetConfig, ModelConfig, RunConfig
-from model.package import PackageError, load_package, write_package
-from model.predict import classify, format_rows, main
 from tests.conftest import run_cli
 
 
@@ -75,7 +75,7 @@ def test_cli_folder_with_broken_file(package, clothing_root, tmp_path):
     (folder / "broken.jpg").write_bytes(good[0].read_bytes()[:200])
     (folder / "empty.png").write_bytes(b"")
     (folder / "notes.txt").write_text("not an image, not listed")
-    proc = run_cli("-m", "model.predict", "--model", str(package[0]), str(folder), str(tmp_path / "missing.jpg"),
+    proc = run_cli("-m", "deploy.predict", "--model", str(package[0]), str(folder), str(tmp_path / "missing.jpg"),
                    "--top-k", "2", "--batch-size", "2")
     assert proc.returncode == 0, proc.stderr[-3000:]
     rows = list(csv.DictReader(io.StringIO(proc.stdout)))
@@ -111,7 +111,7 @@ def test_user_errors_exit_2(package, tmp_path, capsys):
 
 
 def test_csv_pads_short_rows():
-    from model.predict import Prediction
+    from deploy.predict import Prediction
 
     text = format_rows([Prediction("a.jpg", ("hat",), (0.9,)), Prediction("b.jpg", error="not an image: x")], "csv", 2)
     assert text.splitlines() == ["path,error,label_1,prob_1,label_2,prob_2", "a.jpg,,hat,0.900000,,",
@@ -119,5 +119,5 @@ def test_csv_pads_short_rows():
 
 
 def test_help():
-    proc = run_cli("-m", "model.predict", "--help")
+    proc = run_cli("-m", "deploy.predict", "--help")
     assert proc.returncode == 0 and "--backend" in proc.stdout and "--top-k" in proc.stdout

@@ -1,0 +1,78 @@
+"""The driver's recorder without a cluster: trial fates, trial configs, and the merge a resumed sweep needs."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from types import SimpleNamespace
+
+import pyarrow.fs as pafs
+import pytest
+import yaml
+
+from core.schema import from_mapping
+from model.config import RunConfig
+from search.config import load_config
+from search.space import trial_run_config
+from search.tuner import SweepRecorder
+from tests.conftest import ROOT
+
+PARAMS = {"epochs": 3, "batch_size": 32, "lr": 0.001, "dropout": 0.1, "weight_decay": 0.01, "optimizer": "adam"}
+
+
+@pytest.fixture
+def cfg():
+    return load_config(str(ROOT / "configs" / "demo.yaml"))
+
+
+def fake_trial(staging: Path, remote: Path, trial_id: str, params: dict = PARAMS):
+    """What the recorder reads of a Tune trial: ids, config, the driver's staging folders, the storage."""
+    local = staging / f"train_trial_{trial_id}"
+    return SimpleNamespace(trial_id=trial_id, config=params, local_path=str(local), local_experiment_path=str(staging),
+                           remote_experiment_path=str(remote), error_file=None,
+                           storage=SimpleNamespace(storage_filesystem=pafs.LocalFileSystem()))
+
+
+def epoch(n: int, f1: float, status: str = "running") -> dict:
+    return {"training_iteration": n, "epoch": n, "val_f1": f1, "status": status, "time_total_s": 10.0 * n}
+
+
+def test_a_trial_start_writes_the_config_it_runs_and_its_end_is_decided_by_the_rule(cfg, tmp_path):
+    recorder = SweepRecorder(cfg, "demo")
+    trial = fake_trial(tmp_path / "staging", tmp_path / "store", "t1")
+    recorder.on_trial_start(0, [], trial)
+    written = yaml.safe_load((Path(trial.local_path) / "trial_config.yaml").read_text())
+    assert from_mapping(RunConfig, written) == trial_run_config(cfg, PARAMS)
+    for n in (1, 2):
+        recorder.on_trial_result(0, [], trial, epoch(n, 0.1 * n))
+    recorder.on_trial_complete(0, [], trial)
+    status = json.loads((tmp_path / "staging" / "trial_status.json").read_text())["t1"]
+    assert (status["status"], status["epochs_run"], status["epochs_planned"]) == ("early_stopped", 2, 3)
+    lines = (tmp_path / "staging" / "epochs.jsonl").read_text().splitlines()
+    assert [json.loads(line)["epoch"] for line in lines] == [1, 2]
+
+
+def test_a_resumed_driver_keeps_what_the_first_run_recorded(cfg, tmp_path):
+    """A resumed sweep starts from an empty staging folder: the epoch log comes back from storage, the
+    first run's fates are kept, and the best value so far counts the first run's epochs."""
+    staging, store = tmp_path / "staging", tmp_path / "store"
+    staging.mkdir()
+    store.mkdir()
+    first = {"t1": {"status": "completed", "epochs_run": 3, "epochs_planned": 3, "params": PARAMS, "error": None}}
+    (staging / "trial_status.json").write_text(json.dumps(first))  # Tune brings back its .json files
+    (store / "epochs.jsonl").write_text("".join(json.dumps({"trial_id": "t1", **epoch(n, f1)}) + "\n"
+                                                for n, f1 in ((1, 0.2), (2, 0.9), (3, 0.5))))
+    recorder = SweepRecorder(cfg, "demo")
+    trial = fake_trial(staging, store, "t2", {**PARAMS, "epochs": 2})
+    recorder.on_trial_start(0, [], trial)
+    recorder.on_trial_result(0, [], trial, epoch(1, 0.4))
+    status = json.loads((staging / "trial_status.json").read_text())
+    assert status["t1"] == first["t1"] and status["t2"]["status"] == "running"
+    assert [json.loads(line)["trial_id"] for line in (staging / "epochs.jsonl").read_text().splitlines()] == \
+        ["t1", "t1", "t1", "t2"]
+    assert recorder._best == 0.9  # the first run's best epoch, not the resumed run's
+
+
+def test_an_older_pickled_recorder_resumes(cfg):
+    recorder = SweepRecorder.__new__(SweepRecorder)
+    recorder.__setstate__({"_cfg": cfg, "_path": None, "_trials": {}})  # fields of a sweep from an older version
+    assert recorder._name == "" and recorder._best is None and recorder._gauges is None
