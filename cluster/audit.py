@@ -17,6 +17,8 @@ from typing import Any, Iterator, Optional, Sequence
 
 import yaml
 
+from core.cli import command
+
 CLUSTER_DIR = Path(__file__).resolve().parent
 OPEN_SERVICE_TYPES = {"LoadBalancer", "NodePort"}
 RAY_PORTS = {6379, 8265, 10001}
@@ -129,11 +131,11 @@ def image_is_pinned(image: str) -> bool:
 def dashboard_host(commands: Sequence[str]) -> Optional[str]:
     """The last --dashboard-host given to `ray start --head` in `commands` (the one Ray uses), or None."""
     host = None
-    for command in commands:
+    for line in commands:
         try:
-            words = shlex.split(command)
+            words = shlex.split(line)
         except ValueError:
-            words = command.split()
+            words = line.split()
         for i, word in enumerate(words):
             if word.startswith("--dashboard-host="):
                 host = word.split("=", 1)[1]
@@ -345,6 +347,7 @@ def shipped_files() -> list[Path]:
     return sorted([*CLUSTER_DIR.rglob("*.yaml"), *CLUSTER_DIR.rglob("*.json")])
 
 
+@command
 def main(argv: Optional[Sequence[str]] = None) -> int:
     p = argparse.ArgumentParser(prog="python -m cluster.audit", description=__doc__.splitlines()[0])
     p.add_argument("files", nargs="*", type=Path,

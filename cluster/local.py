@@ -29,9 +29,9 @@ from pathlib import Path
 from typing import Any, Iterable, Optional, Sequence
 
 from core import atomic, folders
+from core.cli import command
 from core.errors import UserError
 from core.folders import CACHE_MIRROR_ENV as MIRROR_ENV
-from search.ray_session import make_token_private, token_path
 
 logger = logging.getLogger("cluster.local")
 
@@ -129,10 +129,10 @@ def ensure_token() -> Optional[Path]:
     """Make sure an auth token exists and only its owner can read it; None when $RAY_AUTH_TOKEN carries it."""
     if os.environ.get("RAY_AUTH_TOKEN"):
         return None
-    path = token_path()
+    path = folders.token_path()
     if not path.exists():
         run_ray([ray_executable(), "get-auth-token", "--generate"], what="generating the auth token")
-    if make_token_private() is None:
+    if folders.make_token_private() is None:
         raise ClusterError(f"no auth token at {path} after `ray get-auth-token --generate`")
     return path
 
@@ -413,27 +413,24 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     return p.parse_args(argv)
 
 
+@command
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
-    try:
-        if args.verb == "up":
-            spec = LocalClusterSpec(workers=args.workers, cpus_per_worker=args.cpus_per_worker, port=args.port,
-                                    dashboard_port=args.dashboard_port, client_port=args.client_port,
-                                    metrics_port=args.metrics_port, temp_dir=args.temp_dir)
-            print(attach_instructions(up(spec, args.state)))
-        elif args.verb == "down":
-            started = time.monotonic()
-            count = down(args.state, grace_s=args.grace, keep_logs=args.keep_logs)
-            print(f"stopped {count} processes in {time.monotonic() - started:.1f} s")
-        else:
-            info = status(args.state)
-            if not args.quiet:
-                print(json.dumps(info, indent=2))
-            return 0 if info["up"] else 1
-    except ClusterError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
+    if args.verb == "up":
+        spec = LocalClusterSpec(workers=args.workers, cpus_per_worker=args.cpus_per_worker, port=args.port,
+                                dashboard_port=args.dashboard_port, client_port=args.client_port,
+                                metrics_port=args.metrics_port, temp_dir=args.temp_dir)
+        print(attach_instructions(up(spec, args.state)))
+    elif args.verb == "down":
+        started = time.monotonic()
+        count = down(args.state, grace_s=args.grace, keep_logs=args.keep_logs)
+        print(f"stopped {count} processes in {time.monotonic() - started:.1f} s")
+    else:
+        info = status(args.state)
+        if not args.quiet:
+            print(json.dumps(info, indent=2))
+        return 0 if info["up"] else 1
     return 0
 
 

@@ -4,6 +4,7 @@
         timm-<version>-models.txt   timm's model names, for checks that never import timm
         cache-mirror/               local copies of remote data caches (EDGETUNE_CACHE_MIRROR moves it)
         local_cluster.json          the state of `python -m cluster.local`
+    ~/.ray/auth_token               Ray's token ($RAY_AUTH_TOKEN_PATH moves it), made private by whoever starts Ray
     <tmp>/edgetune-sweeps-<user>/   staging copies of experiments stored at a URI
 
 Each is read when asked for, so a test (or a user) can move them with the environment variables.
@@ -47,3 +48,17 @@ def cluster_state() -> Path:
 def sweep_mirror() -> Path:
     """Staging root for experiments stored at a URI (one per user: the driver's local copy)."""
     return Path(tempfile.gettempdir()) / f"edgetune-sweeps-{getpass.getuser()}"
+
+
+def token_path() -> Path:
+    """Where Ray reads the token: $RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token."""
+    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
+
+
+def make_token_private() -> Optional[Path]:
+    """Only its owner may read the token file (Ray writes it world-readable); None when there is no file."""
+    path = token_path()
+    if not path.is_file():
+        return None
+    path.chmod(0o600)  # the token is the key to the whole cluster
+    return path

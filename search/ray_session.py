@@ -3,9 +3,9 @@ from __future__ import annotations
 
 import logging
 import os
-from pathlib import Path
 from typing import Optional
 
+from core import folders
 from core.schema import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -30,7 +30,7 @@ def start_ray(address: Optional[str] = None) -> int:
     else:
         require_token_auth()
         context = ray.init(include_dashboard=True, dashboard_host=DASHBOARD_HOST, log_to_driver=False)
-        make_token_private()
+        folders.make_token_private()
         where = "started a local Ray"
     url = context.dashboard_url or ""
     resources = ray.cluster_resources()
@@ -58,20 +58,6 @@ def require_token_auth() -> None:
         Config.initialize("")
     except (ImportError, AttributeError):  # another Ray version: its import reads the environment at init
         pass
-
-
-def token_path() -> Path:
-    """Where Ray reads the token: $RAY_AUTH_TOKEN_PATH, else ~/.ray/auth_token."""
-    return Path(os.environ.get("RAY_AUTH_TOKEN_PATH") or Path.home() / ".ray" / "auth_token").expanduser()
-
-
-def make_token_private() -> Optional[Path]:
-    """Only its owner may read the token file (Ray writes it world-readable); None when there is no file."""
-    path = token_path()
-    if not path.is_file():
-        return None
-    path.chmod(0o600)  # the token is the key to the whole cluster
-    return path
 
 
 def check_storage_reaches_every_node(storage_path: str, cache_dir: str, shared: bool, nodes: int) -> None:

@@ -28,12 +28,12 @@ from cluster.local import (
     worker_mirror,
     write_state,
 )
+from core import folders
 from core.layout import EPOCHS_FILE, STATUS_FILE
 from core.storage import open_experiment
 from core.uri import join
 from data_pipeline.cache import MIRROR_ENV
 from results.collect import collect
-from search.ray_session import token_path
 from tests.conftest import ROOT, run_cli
 from tests.s3 import wait_for
 
@@ -216,7 +216,7 @@ def test_up_prints_how_to_attach_and_where_the_dashboard_is(local_cluster):
 @pytest.mark.integration
 def test_token_file_is_private(local_cluster):
     info = json.loads(run_cli(*local_cluster["base"], "status").stdout)
-    assert info["token_path"] == str(token_path()), info  # the fixture keeps $RAY_AUTH_TOKEN out: a file is used
+    assert info["token_path"] == str(folders.token_path()), info  # the fixture keeps $RAY_AUTH_TOKEN out: a file is used
     assert Path(info["token_path"]).stat().st_mode & 0o077 == 0
 
 
@@ -249,7 +249,7 @@ def test_dashboard_refuses_requests_without_the_token_and_listens_on_loopback_on
     with pytest.raises(urllib.error.HTTPError) as refused:
         urllib.request.urlopen(jobs, timeout=10)
     assert refused.value.code in (401, 403), refused.value
-    token = token_path().read_text().strip()
+    token = folders.token_path().read_text().strip()
     with urllib.request.urlopen(urllib.request.Request(jobs, headers={"Authorization": f"Bearer {token}"}),
                                 timeout=10) as ok:
         assert ok.status == 200
