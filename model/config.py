@@ -36,7 +36,7 @@ class ModelConfig:
     """EdgeNet + timm backbone + dropout/linear head."""
 
     backbone: str = "deit"
-    """A preset (beit, swinv2, swinv2_224, deit, convnext) or any timm model name."""
+    """A preset (beit, swinv2, swinv2_224, deit, convnext, efficientnet_lite0/1/2) or any timm model name."""
     pretrained: Union[bool, str] = False
     """true: from the hub; false: random init; or a path to a local .safetensors / .pth file."""
     image_size: Optional[int] = None
