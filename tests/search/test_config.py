@@ -130,3 +130,15 @@ def test_checking_backbones_does_not_import_timm_once_its_names_are_cached(tmp_p
     first, second = (run_cli("-c", code, config, env=env) for _ in range(2))
     assert first.returncode == 0 and first.stdout.split() == ["True", "True"], first.stderr[-2000:]
     assert second.returncode == 0 and second.stdout.split() == ["False", "False"], second.stderr[-2000:]
+
+
+def test_the_demo_sweeps_a_hub_free_pretrained_backbone_whose_first_point_is_its_train_section():
+    """`make demo` must run where no model hub is reachable, and `model.train` on the same file trains the
+    sweep's first (hand-measured) point, so the two commands show the same recipe."""
+    from model.presets import resolve_backbone
+    from search.space import trial_run_config
+
+    cfg = load_config(str(ROOT / "configs" / "demo.yaml"))
+    assert cfg.model.pretrained is True and resolve_backbone(cfg.model.backbone).weights_wheel
+    assert cfg.model.edgenet.mode == "residual" and cfg.search.scheduler.type == "asha"
+    assert trial_run_config(cfg, dict(cfg.search.points_to_evaluate[0])) == cfg.run_config
