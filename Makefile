@@ -28,7 +28,7 @@ test: install
 
 demo: install
 	@data="$$($(MAKE) --no-print-directory -s demo-data DATA='$(DATA)')" || exit 2; \
-	$(PY) -m data_pipeline.prepare "$$data" --out $(DEMO_CACHE) --image-size 64 --max-per-class 150 && \
+	$(PY) -m data_pipeline.prepare "$$data" --out $(DEMO_CACHE) --image-size 112 --max-per-class 120 && \
 	$(PY) -m search.run --space configs/demo.yaml --data "$$data"
 
 # Prints the path of the demo data: DATA=, else the shared copy, else a clone of the public dataset.

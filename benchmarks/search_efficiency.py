@@ -104,7 +104,7 @@ def section(results: dict[str, list[dict]], seeds: list[int]) -> str:
     saved = 1 - statistics.mean(t["epochs"] for t in tpe) / statistics.mean(f["epochs"] for f in fifo)
     return (
         "## Search efficiency\n\n"
-        f"`python -m benchmarks.search_efficiency --seeds {' '.join(map(str, seeds))}`: configs/demo.yaml at "
+        f"`python -m benchmarks.search_efficiency --seeds {' '.join(map(str, seeds))}`: configs/smoke.yaml at "
         f"{SCALE['data.max_per_class']} photos per class, {TRIALS} trials per sweep ({len(STUDY_POINTS)} for the "
         f"study's method), {SLOTS} at a time, epochs 2..{MAX_EPOCHS}, ASHA grace 1 / reduction 3, TPE with "
         f"{STARTUP} random start-up trials, seeds "

@@ -63,7 +63,7 @@ def main(argv: list[str] | None = None) -> str:
     met = warm["use_command"] >= 0.90
     section = (
         "## Slot use\n\n"
-        f"`python -m benchmarks.slot_use` ({dt.date.today()}): `search.run` on configs/demo.yaml, {TRIALS} trials, {SLOTS} at a time "
+        f"`python -m benchmarks.slot_use` ({dt.date.today()}): `search.run` on configs/smoke.yaml, {TRIALS} trials, {SLOTS} at a time "
         f"(1 CPU each), epochs capped at {MAX_EPOCHS}, ASHA, {SCALE['data.max_per_class']} photos per class.\n\n"
         "| cache | command wall (s) | trials' busy time (s) | epochs trained | busy / (slots x command wall) | "
         "busy / (slots x first start..last end) | command to first batch (s) |\n"

@@ -1,7 +1,7 @@
 """Run real sweeps for the benchmarks: `python -m search.run` in a subprocess, timed, then read back.
 
-Every sweep benchmark runs the demo config at a reduced scale (SCALE) so that `make bench` finishes in
-under an hour on two cores; the scale is printed with the figures.
+Every sweep benchmark runs the smoke config (configs/smoke.yaml, a tiny ViT) at a reduced scale (SCALE) so that
+`make bench` finishes in under an hour on two cores; the scale is printed with the figures.
 """
 from __future__ import annotations
 
@@ -16,9 +16,9 @@ from results.collect import Collected, collect
 
 ROOT = Path(__file__).resolve().parents[1]
 DATA = ROOT.parent / "shared" / "datasets" / "clothing-small"
-CONFIG = ROOT / "configs" / "demo.yaml"
+CONFIG = ROOT / "configs" / "smoke.yaml"
 SCALE = {"data.max_per_class": 40}
-"""400 training photos at 64 px (the demo uses 150 per class): about 5 s per epoch on one core."""
+"""400 training photos at 64 px (the smoke config uses 150 per class): about 5 s per epoch on one core."""
 
 
 @dataclass(frozen=True)
@@ -42,7 +42,7 @@ class Sweep:
 
 
 def run_sweep(storage: Path, name: str, *args: str, settings: dict | None = None, cache_dir: Path | None = None) -> Sweep:
-    """Run one sweep of the demo config with `args` and `--set` `settings`; its output goes to storage/name.log."""
+    """Run one sweep of the smoke config with `args` and `--set` `settings`; its output goes to storage/name.log."""
     settings = {**SCALE, "data.cache_dir": str(cache_dir or ROOT / ".cache" / "data"), **(settings or {})}
     cmd = [sys.executable, "-m", "search.run", "--space", str(CONFIG), "--data", str(DATA), "--storage", str(storage),
            "--name", name, "--no-report", *args]

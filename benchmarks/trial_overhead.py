@@ -67,7 +67,7 @@ def as_trial(cfg, data) -> tuple[float, float]:
 
 
 def main(argv: list[str] | None = None) -> str:
-    cfg = load_config(str(ROOT / "configs" / "demo.yaml"),
+    cfg = load_config(str(ROOT / "configs" / "smoke.yaml"),
                       {"data.source": str(DATA), "data.cache_dir": str(ROOT / ".cache" / "data"),
                        "resources.cpu": os.cpu_count() or 1})
     data = prepare_cache(cfg.data, progress=False)
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> str:
     ratios = sorted(t / b for (t, _), (b, _) in zip(runs["trial"], runs["bare"]))
     section = (
         "## Trial overhead\n\n"
-        f"`python -m benchmarks.trial_overhead` ({dt.date.today()}): demo model ({cfg.model.backbone}, "
+        f"`python -m benchmarks.trial_overhead` ({dt.date.today()}): smoke-config model ({cfg.model.backbone}, "
         f"{cfg.model.image_size} px, EdgeNet {cfg.model.edgenet.mode}), clothing-small train split, {EPOCHS} epochs, "
         f"batch 64, {cfg.resources.cpu:g} threads for both; {ROUNDS} rounds, each a bare run and a trial, in "
         "alternating order.\n\n"

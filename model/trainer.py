@@ -96,7 +96,7 @@ class Trainer:
         seed_everything(cfg.train.seed)
         self.num_classes = len(data.classes)
         self.model = build_model(cfg.model, self.num_classes).to(self.device)
-        if self.cuda:
+        if cfg.train.channels_last:
             self.model = self.model.to(memory_format=torch.channels_last)
         self._build_data()
         self.optimizer = build_optimizer(param_groups(self.model, cfg.train.weight_decay, cfg.model.layer_decay),
@@ -129,7 +129,7 @@ class Trainer:
         train = fitted.share(cfg.data.train_fraction, cfg.data.seed)
         self.plan = plan_balance(train.labels, self.num_classes, cfg.data.balance, cfg.train.seed)
         common = dict(device=self.device, mean=dc["mean"], std=dc["std"], out_size=dc["input_size"][-1],
-                      channels_last=self.cuda)
+                      channels_last=cfg.train.channels_last)
         self.train_loader = BatchLoader(train, batch_size=cfg.train.batch_size, augment=cfg.data.augment,
                                         seed=cfg.train.seed, **common)
         # Train metrics are measured on the share that is trained on, not on the whole training split.

@@ -46,18 +46,20 @@ def loading_weights(path: Union[str, Path, None]) -> Iterator[list[str]]:
         return
     handler = _Capture()
     logger = logging.getLogger(_TIMM_BUILDER_LOG)
-    old_level = logger.level
+    old_level, old_propagate = logger.level, logger.propagate
     logger.addHandler(handler)
     logger.setLevel(logging.INFO)
+    logger.propagate = False  # INFO is raised for the capture only: it must not reach a WARNING-level console
     try:
         yield handler.messages
     except ConfigError:
         raise
     except Exception as err:  # torch, safetensors and pickle each raise their own types for a bad file
-        raise WeightsError(path, f"could not be loaded ({type(err).__name__}): {_first_line(err)}") from None
+        raise WeightsError(path, f"could not be loaded ({type(err).__name__}): {first_line(err)}") from None
     finally:
         logger.removeHandler(handler)
         logger.setLevel(old_level)
+        logger.propagate = old_propagate
     missing = [m for m in handler.messages if m.startswith("Missing keys")]
     if missing:
         keys = re.findall(r"\((.*)\)", missing[0])
@@ -75,7 +77,8 @@ class _Capture(logging.Handler):
         self.messages.append(record.getMessage())
 
 
-def _first_line(err: BaseException) -> str:
+def first_line(err: BaseException) -> str:
+    """The error's first non-empty line, at most 200 characters: the tail of a one-line WeightsError."""
     text = str(err).strip().splitlines()
     line = next((t.strip() for t in text if t.strip()), type(err).__name__)
     return line if len(line) <= 200 else line[:197] + "..."

@@ -47,13 +47,13 @@ def ray_session():
 
 @pytest.fixture(scope="session")
 def smoke_sweep(session_tmp, clothing_root):
-    """One real sweep shared by the suite: `search.run` on the demo config at smoke size in a subprocess,
+    """One real sweep shared by the suite: `search.run` on the smoke config at smoke size in a subprocess,
     six trials two at a time, three epochs at most, ending with its tables and report.
 
     Returns (experiment folder, CompletedProcess).
     """
     storage = session_tmp / "exp"
-    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+    proc = run_cli("-m", "search.run", "--space", "configs/smoke.yaml", "--smoke", "--data", str(clothing_root),
                    "--num-samples", "6", "--max-epochs", "3", "--storage", str(storage),
                    "--name", "smoke", "--set", f"data.cache_dir={session_tmp / 'cache'}", timeout=900)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]

@@ -234,7 +234,7 @@ def test_three_nodes_two_cpus_and_a_task_on_each_worker(local_cluster):
 
 def test_local_storage_on_a_multi_node_cluster_is_refused(local_cluster, tmp_path, clothing_root):
     """Ray no longer syncs results to the head: a local path must be declared shared or refused (trap 8)."""
-    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+    proc = run_cli("-m", "search.run", "--space", "configs/smoke.yaml", "--smoke", "--data", str(clothing_root),
                    "--address", local_cluster["address"], "--storage", str(tmp_path / "exp"), "--no-report",
                    "--set", f"data.cache_dir={tmp_path / 'cache'}",
                    env={**AUTH, "RAY_ADDRESS": local_cluster["address"]}, timeout=400)
@@ -266,7 +266,7 @@ def test_sweep_on_s3_survives_a_killed_worker_node(local_cluster, clothing_root,
     s3 = s3_server
     s3.bucket("cluster")
     storage, name, remote = s3.uri("cluster/sweeps"), "nodes", "cluster/sweeps/nodes"
-    cmd = [sys.executable, "-m", "search.run", "--space", "configs/demo.yaml", "--data", str(clothing_root),
+    cmd = [sys.executable, "-m", "search.run", "--space", "configs/smoke.yaml", "--data", str(clothing_root),
            "--address", local_cluster["address"], "--num-samples", "3", "--max-concurrent", "2", "--max-epochs", "4",
            "--storage", storage, "--name", name, "--no-report", "--set", "search.scheduler.type=fifo",
            "--set", "data.max_per_class=20", "--set", f"data.cache_dir={s3.uri('cluster/cache')}"]

@@ -104,3 +104,17 @@ def test_checkpoint_continuation_is_exact(small_cache, tmp_path):
         assert torch.equal(a, b), name
     assert [h["val_loss"] for h in straight.history] == [h["val_loss"] for h in resumed.history]
     assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+
+
+@pytest.mark.parametrize("channels_last", [True, False])
+def test_channels_last_applies_on_cpu_too(small_cache, channels_last):
+    model = ModelConfig(backbone="test_convnext", image_size=32)
+    trainer = Trainer(_cfg(epochs=1, model=model, channels_last=channels_last), small_cache)
+    assert trainer.device.type == "cpu"
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    convs = [m.weight for m in trainer.model.modules() if isinstance(m, torch.nn.Conv2d) and m.kernel_size != (1, 1)]
+    assert convs and all(w.is_contiguous(memory_format=fmt) for w in convs)
+    x, _ = next(iter(trainer.train_loader.iterate(trainer.plan.epoch_indices(0), epoch=0)))
+    assert x.is_contiguous(memory_format=fmt)
+    assert channels_last or not x.is_contiguous(memory_format=torch.channels_last)
+    assert trainer.fit().status == "completed"

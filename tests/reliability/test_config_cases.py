@@ -14,13 +14,13 @@ import search.ray_session
 import search.run
 from tests.conftest import ROOT
 
-DEMO = (ROOT / "configs" / "demo.yaml").read_text()
+DEMO = (ROOT / "configs" / "smoke.yaml").read_text()
 SOURCE_LINE = "source: ../shared/datasets/clothing-small"
 
 
 def _edit(old: str, new: str):
     def apply(text: str) -> str:
-        assert old in text, f"the demo config no longer contains {old!r}"
+        assert old in text, f"the smoke config no longer contains {old!r}"
         return text.replace(old, new, 1)
     return apply
 
@@ -29,7 +29,7 @@ def _append(block: str):
     return lambda text: text + block
 
 
-# (case id, edit of configs/demo.yaml, text the one error line must contain)
+# (case id, edit of configs/smoke.yaml, text the one error line must contain)
 CASES = [
     ("unknown-section", _append("serach: {}\n"), "serach is not a known field (did you mean 'search'?)"),
     ("unknown-key-data", _edit("image_size: 64\n  max_per_class", "image_sise: 64\n  max_per_class"),
@@ -91,7 +91,7 @@ CASES = [
      "search.space.optimiser is named in a `when` condition but is not searched"),
     ("data-path-missing", _edit(SOURCE_LINE, "source: /nonexistent/photos"),
      "data.source is '/nonexistent/photos', but must be an existing directory of images"),
-    ("data-path-is-a-file", _edit(SOURCE_LINE, f"source: {ROOT / 'configs' / 'demo.yaml'}"),
+    ("data-path-is-a-file", _edit(SOURCE_LINE, f"source: {ROOT / 'configs' / 'smoke.yaml'}"),
      "but must be an existing directory of images"),
     ("yaml-syntax-error", _edit("  num_samples: 12", "  num_samples: [12"), "YAML error at line"),
     ("not-a-mapping", lambda t: "- data\n- search\n", "the config is 'list', but must be a mapping of sections"),
@@ -140,7 +140,7 @@ def test_missing_config_file(tmp_path, capsys, tripwires):
 
 
 def test_typo_in_a_set_override(tmp_path, capsys, tripwires):
-    code, lines = _run_main(capsys, "--space", "configs/demo.yaml", "--set", "train.lrr=0.1")
+    code, lines = _run_main(capsys, "--space", "configs/smoke.yaml", "--set", "train.lrr=0.1")
     assert code == 2 and len(lines) == 1
     assert "train.lrr is not a field of the config" in lines[0], lines[0]
 
@@ -169,6 +169,6 @@ def test_typo_in_a_key_says_the_right_name(tmp_path, capsys, tripwires):
 def test_wrong_data_path_says_how_to_fix(tmp_path, capsys, tripwires):
     """Likely mistake 2 of 3: the message says where to set the path. (3 of 3, a GPU fraction on a CPU-only
     machine, is tests/search/test_run.py::test_gpu_fraction_on_a_cpu_only_machine_says_how_to_fix_it.)"""
-    code, lines = _run_main(capsys, "--space", "configs/demo.yaml", "--data", str(tmp_path / "photos"))
+    code, lines = _run_main(capsys, "--space", "configs/smoke.yaml", "--data", str(tmp_path / "photos"))
     assert code == 2 and len(lines) == 1
     assert "--data" in lines[0] and "data.source" in lines[0], lines[0]

@@ -39,7 +39,7 @@ POINTS = [
 
 
 def _sweep_args(storage: Path, name: str, clothing_root: Path, cache: Path, *extra: str) -> list[str]:
-    return ["-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+    return ["-m", "search.run", "--space", "configs/smoke.yaml", "--smoke", "--data", str(clothing_root),
             "--storage", str(storage), "--name", name, "--no-report", "--set", f"data.cache_dir={cache}", *extra]
 
 

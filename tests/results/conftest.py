@@ -27,7 +27,7 @@ def exp_b(tmp_path, clothing_root) -> Path:
 
 @pytest.fixture(scope="session")
 def real_experiment(smoke_sweep) -> Path:
-    """The suite's shared real sweep (tests/conftest.py: search.run on the demo config at smoke size)."""
+    """The suite's shared real sweep (tests/conftest.py: search.run on the smoke config at smoke size)."""
     return smoke_sweep[0]
 
 

@@ -8,7 +8,7 @@ from search.config import load_config
 from tests.conftest import ROOT, run_cli
 
 CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
-SWEEP_CONFIGS = [p for p in CONFIGS if p.stem in {"beit", "swinv2", "deit", "convnext", "demo"}]
+SWEEP_CONFIGS = [p for p in CONFIGS if p.stem in {"beit", "swinv2", "deit", "convnext", "demo", "smoke"}]
 
 BASE = """
 data: {source: /tmp}
@@ -29,7 +29,7 @@ def write(tmp_path, text: str) -> Path:
 
 
 def test_study_configs_are_all_shipped():
-    assert {p.stem for p in SWEEP_CONFIGS} == {"beit", "swinv2", "deit", "convnext", "demo"}
+    assert {p.stem for p in SWEEP_CONFIGS} == {"beit", "swinv2", "deit", "convnext", "demo", "smoke"}
 
 
 @pytest.mark.parametrize("path", SWEEP_CONFIGS, ids=lambda p: p.stem)
@@ -126,7 +126,19 @@ def test_checking_backbones_does_not_import_timm_once_its_names_are_cached(tmp_p
     code = ("import sys; from search.config import load_config; load_config(sys.argv[1]); "
             "print('timm' in sys.modules, 'torch' in sys.modules)")
     env = {"XDG_CACHE_HOME": str(tmp_path / "cache")}
-    config = str(ROOT / "configs" / "demo.yaml")
+    config = str(ROOT / "configs" / "smoke.yaml")
     first, second = (run_cli("-c", code, config, env=env) for _ in range(2))
     assert first.returncode == 0 and first.stdout.split() == ["True", "True"], first.stderr[-2000:]
     assert second.returncode == 0 and second.stdout.split() == ["False", "False"], second.stderr[-2000:]
+
+
+def test_the_demo_sweeps_a_hub_free_pretrained_backbone_whose_first_point_is_its_train_section():
+    """`make demo` must run where no model hub is reachable, and `model.train` on the same file trains the
+    sweep's first (hand-measured) point, so the two commands show the same recipe."""
+    from model.presets import resolve_backbone
+    from search.space import trial_run_config
+
+    cfg = load_config(str(ROOT / "configs" / "demo.yaml"))
+    assert cfg.model.pretrained is True and resolve_backbone(cfg.model.backbone).weights_wheel
+    assert cfg.model.edgenet.mode == "residual" and cfg.search.scheduler.type == "asha"
+    assert trial_run_config(cfg, dict(cfg.search.points_to_evaluate[0])) == cfg.run_config

@@ -1,4 +1,4 @@
-"""The real command in a subprocess: a local Ray, real images, the demo config at smoke size."""
+"""The real command in a subprocess: a local Ray, real images, the smoke config at smoke size."""
 from __future__ import annotations
 
 import json
@@ -127,7 +127,7 @@ def test_known_good_point_ran_first(sweep):
     (("  path: experiments", "  path: s3://bucket/sweeps?endpoint_override=127.0.0.1:9&scheme=http"), "storage.path"),
 ])
 def test_bad_config_fails_before_ray_with_one_line(tmp_path, edit, field):
-    text = (ROOT / "configs" / "demo.yaml").read_text()
+    text = (ROOT / "configs" / "smoke.yaml").read_text()
     assert edit[0] in text
     path = tmp_path / "bad.yaml"
     path.write_text(text.replace(*edit))
@@ -147,7 +147,7 @@ def test_help_lists_every_flag():
 
 
 def test_gpu_fraction_on_a_cpu_only_machine_says_how_to_fix_it(clothing_root, session_tmp):
-    proc = run_cli("-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+    proc = run_cli("-m", "search.run", "--space", "configs/smoke.yaml", "--smoke", "--data", str(clothing_root),
                    "--set", "resources.gpu=0.5", "--set", f"data.cache_dir={session_tmp / 'cache'}",
                    "--storage", str(session_tmp / "exp"), timeout=300)
     assert proc.returncode == 2, proc.stderr[-2000:]

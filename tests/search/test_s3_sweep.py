@@ -33,7 +33,7 @@ def test_sweep_on_s3_rides_out_a_store_restart_and_resumes_from_s3_alone(s3_serv
     storage, name = s3.uri("sweeps/edgetune"), "s3run"
     remote = "sweeps/edgetune/s3run"
     env = {**os.environ, "PYTHONPATH": str(ROOT), **s3.env, MIRROR_ENV: str(tmp_path / "mirror")}
-    cmd = [sys.executable, "-m", "search.run", "--space", "configs/demo.yaml", "--smoke", "--data", str(clothing_root),
+    cmd = [sys.executable, "-m", "search.run", "--space", "configs/smoke.yaml", "--smoke", "--data", str(clothing_root),
            "--num-samples", "3", "--max-epochs", "3", "--storage", storage, "--name", name, "--no-report",
            "--set", "search.scheduler.type=fifo", "--set", f"data.cache_dir={s3.uri('caches/clothing')}"]
     log = tmp_path / "first-run.log"

@@ -28,7 +28,7 @@ def run_trial(searcher, trial_id: str, values: list[float], last_status: str) ->
 
 
 def searcher_of(cls, **kwargs):
-    space = load_config("configs/demo.yaml").search.space
+    space = load_config("configs/smoke.yaml").search.space
     return cls(space=define_by_run(space), metric="val_f1", mode="max", seed=0, **kwargs)
 
 
@@ -69,7 +69,7 @@ def test_tpe_starts_with_at_least_as_many_random_trials_as_slots(concurrency, st
 
 
 def test_study_is_stored_in_the_experiment_and_known_points_run_first(tmp_path):
-    cfg = load_config("configs/demo.yaml")
+    cfg = load_config("configs/smoke.yaml")
     searcher = make_searcher(cfg, Experiment(str(tmp_path / "exp")))
     first = searcher.suggest("t0")
     assert first == dict(cfg.search.points_to_evaluate[0])
@@ -81,7 +81,7 @@ def test_a_resumed_searcher_skips_trials_the_study_already_closed(tmp_path):
     """Killed between the study's write and Tune's snapshot: the restored searcher must not tell twice."""
     import pickle
 
-    cfg = load_config("configs/demo.yaml")
+    cfg = load_config("configs/smoke.yaml")
     searcher = make_searcher(cfg, Experiment(str(tmp_path / "exp")))
     searcher.suggest("t0")
     searcher.on_trial_result("t0", epoch(1, 0.2, "running"))
@@ -106,7 +106,7 @@ def test_a_study_on_a_uri_is_unpickled_onto_this_machines_mirror(tmp_path, monke
     location = "s3://bucket/sweeps/exp?endpoint_override=127.0.0.1:9&scheme=http"
     monkeypatch.setattr(experiment_module, "MIRROR_ROOT", tmp_path / "first")
     (tmp_path / "first" / "s3" / "bucket" / "sweeps" / "exp").mkdir(parents=True)
-    searcher = make_searcher(load_config("configs/demo.yaml"), Experiment(location))
+    searcher = make_searcher(load_config("configs/smoke.yaml"), Experiment(location))
     searcher.suggest("t0")
     state = pickle.dumps(searcher.__dict__)
     monkeypatch.setattr(experiment_module, "MIRROR_ROOT", tmp_path / "second")

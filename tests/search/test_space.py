@@ -22,7 +22,7 @@ def sample(space, n=40, seed=0):
 
 
 def test_conditional_parameter_only_when_its_condition_holds():
-    cfg = load_config("configs/demo.yaml")
+    cfg = load_config("configs/smoke.yaml")
     for params in sample(cfg.search.space):
         assert ("momentum" in params) == (params["optimizer"] in ("sgd", "rmsprop")), params
         assert 2 <= params["epochs"] <= 8 and isinstance(params["epochs"], int)
@@ -43,7 +43,7 @@ def test_cyclic_conditions_are_refused():
 
 
 def test_trial_config_takes_the_sampled_values():
-    cfg = load_config("configs/demo.yaml")
+    cfg = load_config("configs/smoke.yaml")
     run = trial_run_config(cfg, {"lr": 0.003, "optimizer": "sgd", "momentum": 0.85, "dropout": 0.2, "epochs": 4})
     assert (run.train.lr, run.train.optimizer, run.train.momentum, run.model.dropout) == (0.003, "sgd", 0.85, 0.2)
     assert run.data == cfg.data and run.train.epochs == 4
