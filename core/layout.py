@@ -12,6 +12,10 @@
         results/            trials.parquet, epochs.parquet (results.collect), evaluation.json (deploy.evaluate)
 """
 
+from __future__ import annotations
+
+from typing import Optional
+
 SWEEP_CONFIG = "sweep.yaml"
 SWEEP_INFO = "sweep.json"
 STUDY_FILE = "optuna.journal"
@@ -21,3 +25,20 @@ REPORT_DIR = "report"
 TRIAL_CONFIG = "trial_config.yaml"
 RESULTS_DIR = "results"
 EVALUATION_FILE = "evaluation.json"
+
+
+def folder_name_problem(name: object) -> Optional[str]:
+    """Why `name` cannot be one folder inside its parent (an experiment's --name, sweep.json's name), or None.
+
+    A name that is absolute, holds a separator, is `.` / `..`, or carries control characters would write
+    outside the folder it is meant to live in, or make a path nobody can type.
+    """
+    if not isinstance(name, str) or not name.strip():
+        return "must be a non-empty string"
+    if name in (".", "..") or "/" in name or "\\" in name:
+        return "must be a single folder name (no '/', '\\', '.' or '..'): it would write outside its folder"
+    if any(ord(ch) < 32 or ord(ch) == 127 for ch in name):
+        return "must not hold control characters"
+    if len(name.encode("utf-8", "surrogateescape")) > 255:
+        return "must be at most 255 bytes long"
+    return None

@@ -12,6 +12,7 @@ from __future__ import annotations
 import collections.abc
 import dataclasses
 import difflib
+import math
 import types
 import typing
 from pathlib import Path
@@ -24,6 +25,10 @@ from core.errors import UserError
 __all__ = ["ConfigError", "from_mapping", "to_mapping", "check", "load_yaml", "dump_yaml", "with_overrides", "parse_assignment"]
 
 _MISSING = object()
+MAX_CONFIG_BYTES = 1 << 20
+"""A config file larger than this (1 MiB; the shipped ones are under 4 KiB) is refused before it is parsed."""
+MAX_CONFIG_NODES = 100_000
+"""Values a config may hold once its YAML aliases are expanded: a few aliases nested can name billions."""
 
 
 class ConfigError(UserError):
@@ -76,23 +81,67 @@ def to_mapping(obj: Any) -> Any:
 def load_yaml(path: str | Path) -> dict:
     """Read a YAML mapping safely (no Python tags); errors name the file and the line."""
     try:
+        size = Path(path).stat().st_size
+        if size > MAX_CONFIG_BYTES:
+            raise ConfigError("", _MISSING, f"is {size} bytes, over the limit of {MAX_CONFIG_BYTES} for a config file",
+                              source=str(path))
         text = Path(path).read_text(encoding="utf-8")
     except OSError as err:
         raise ConfigError("", _MISSING, f"cannot be read: {err.strerror or err}", source=str(path)) from None
     except UnicodeDecodeError:
         raise ConfigError("", _MISSING, "is not UTF-8 text", source=str(path)) from None
     try:
-        data = yaml.safe_load(text)
+        data = _safe_load_bounded(text)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         line = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise ConfigError("", _MISSING, f"YAML error{line}: {problem}", source=str(path)) from None
+    except _TooLarge as err:
+        raise ConfigError("", _MISSING, str(err), source=str(path)) from None
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError("the config", type(data).__name__, "must be a mapping of sections", source=str(path))
     return data
+
+
+class _TooLarge(Exception):
+    pass
+
+
+def _safe_load_bounded(text: str) -> Any:
+    """yaml.safe_load, refusing a document whose aliases expand past MAX_CONFIG_NODES before building it."""
+    loader = yaml.SafeLoader(text)
+    try:
+        node = loader.get_single_node()
+        if node is None:
+            return None
+        expanded = _expanded_size(node, {})
+        if expanded > MAX_CONFIG_NODES:
+            raise _TooLarge(f"expands to {expanded} values through YAML aliases, over the limit of {MAX_CONFIG_NODES}")
+        return loader.construct_document(node)
+    except RecursionError:
+        raise _TooLarge("nests too deeply") from None
+    finally:
+        loader.dispose()
+
+
+def _expanded_size(node: yaml.Node, memo: dict[int, int]) -> int:
+    """Values under `node` with every alias expanded, computed once per distinct node (nothing is expanded)."""
+    key = id(node)
+    if memo.get(key) == -1:
+        raise _TooLarge("holds a YAML alias inside the value it names (a loop)")
+    if key not in memo:
+        memo[key] = -1
+        if isinstance(node, yaml.MappingNode):
+            memo[key] = 1 + sum(_expanded_size(k, memo) + _expanded_size(v, memo) for k, v in node.value)
+        elif isinstance(node, yaml.SequenceNode):
+            memo[key] = 1 + sum(_expanded_size(v, memo) for v in node.value)
+        else:
+            memo[key] = 1
+        memo[key] = min(memo[key], MAX_CONFIG_NODES + 1)
+    return memo[key]
 
 
 def dump_yaml(tree: Any, path: str | Path) -> None:
@@ -191,19 +240,33 @@ def _coerce_scalar(tp: type, value: Any, path: str) -> Any:
             return value
         raise ConfigError(path, _short(value), "must be an integer")
     if tp is float:
-        if isinstance(value, (int, float)) and not isinstance(value, bool):
-            return float(value)
-        if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
-            try:
-                return float(value)
-            except ValueError:
-                pass
-        raise ConfigError(path, _short(value), "must be a number")
+        number = _number(value)
+        if number is None:
+            raise ConfigError(path, _short(value), "must be a number")
+        if not math.isfinite(number):
+            raise ConfigError(path, _short(value), "must be a finite number (not .nan or .inf)")
+        return number
     if tp is str:
         if isinstance(value, str):
             return value
         raise ConfigError(path, _short(value), "must be a string")
     raise TypeError(f"config field {path} has an unsupported type {tp!r}")  # a bug in a section, not user input
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, (int, float)):
+        try:
+            return float(value)
+        except OverflowError:  # an integer too large for a float
+            return math.inf
+    if isinstance(value, str):  # YAML 1.1 reads `1e-3` (no dot) as a string
+        try:
+            return float(value)
+        except ValueError:
+            return None
+    return None
 
 
 def _unknown_key_rule(key: str, fields: Mapping[str, Any]) -> str:

@@ -31,6 +31,12 @@ class DecodeParams:
     min_side: int
     max_pixels: int
 
+    @property
+    def max_bytes(self) -> int:
+        """Larger files are refused unread: no image within max_pixels needs more than 8 bytes a pixel
+        (16-bit RGBA, uncompressed) plus 1 MiB of metadata, and reading a file whole comes before PIL's check."""
+        return 8 * self.max_pixels + (1 << 20)
+
 
 @dataclass(frozen=True)
 class Decoded:
@@ -47,7 +53,11 @@ def decode_file(path: str, params: DecodeParams) -> Decoded:
     """Decode one file into a square RGB uint8 image, or say why it is excluded."""
     try:
         with open(path, "rb") as fh:
-            data = fh.read()
+            size = os.fstat(fh.fileno()).st_size
+            if size > params.max_bytes:
+                return Decoded(None, reason=BOMB, detail=f"file is {size} bytes, over the limit of {params.max_bytes} "
+                                                         "for images within data.max_image_pixels; not read")
+            data = fh.read(params.max_bytes + 1)
     except FileNotFoundError:
         return Decoded(None, reason=MISSING, detail="vanished after listing")
     except OSError as err:

@@ -110,19 +110,32 @@ def list_source(source: str, manifest: Optional[str] = None, *, image_col: str =
 
 
 def walk_files(root: Path, sub: str = "") -> list[FileEntry]:
-    """Every regular, non-hidden file under root/sub, sorted by relative path."""
+    """Every regular, non-hidden file under root/sub, sorted by relative path.
+
+    Links are followed only within the tree, and each folder is entered once: a link out of the tree, a
+    link loop or a folder reached twice is skipped with a warning, so a hostile tree costs bounded time.
+    """
+    top = root.resolve()
     out: list[FileEntry] = []
+    seen: set[tuple[int, int]] = set()
     stack = [sub]
     while stack:
         rel_dir = stack.pop()
+        folder = root / rel_dir if rel_dir else root
         try:
-            entries = list(os.scandir(root / rel_dir if rel_dir else root))
+            st = folder.stat()
+            if (st.st_dev, st.st_ino) in seen:
+                log.warning("skipping %s: a link makes it a second path to a folder already listed",
+                            display_path(str(folder)))
+                continue
+            seen.add((st.st_dev, st.st_ino))
+            entries = list(os.scandir(folder))
         except OSError as err:
-            log.warning("cannot list %s: %s", display_path(str(root / rel_dir)), err.strerror or err)
+            log.warning("cannot list %s: %s", display_path(str(folder)), err.strerror or err)
             continue
         for entry in entries:
-            if entry.name.startswith("."):
-                continue  # .DS_Store, editor swap files, our own temp folders
+            if entry.name.startswith(".") or not _inside(entry, top):
+                continue  # .DS_Store, editor swap files, our own temp folders; links out of the tree
             rel = f"{rel_dir}/{entry.name}" if rel_dir else entry.name
             if entry.is_dir(follow_symlinks=True):
                 stack.append(rel)
@@ -130,6 +143,21 @@ def walk_files(root: Path, sub: str = "") -> list[FileEntry]:
                 st = entry.stat(follow_symlinks=True)
                 out.append(FileEntry(rel, st.st_size, st.st_mtime_ns))
     return sorted(out, key=lambda f: os.fsencode(f.rel))
+
+
+def _inside(entry: os.DirEntry, top: Path) -> bool:
+    """A plain entry, or a link whose target resolves inside `top`; a dangling, looping or outward link is not."""
+    if not entry.is_symlink():
+        return True
+    try:
+        target = Path(entry.path).resolve(strict=True)
+    except (OSError, RuntimeError):  # RuntimeError: a link loop, on Python < 3.13
+        log.warning("skipping %s: a dangling or looping link", display_path(entry.path))
+        return False
+    if target == top or top in target.parents:
+        return True
+    log.warning("skipping %s: links out of the image tree (to %s)", display_path(entry.path), display_path(str(target)))
+    return False
 
 
 def fingerprint(files: Iterable[FileEntry], extra: bytes = b"") -> str:

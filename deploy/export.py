@@ -17,7 +17,6 @@ import copy
 import datetime as dt
 import logging
 import math
-import shutil
 import sys
 import warnings
 from pathlib import Path
@@ -39,6 +38,7 @@ from deploy.package import (
     ONNX_INPUT,
     ONNX_OUTPUT,
     TORCHSCRIPT_FILE,
+    claim_folder,
     write_meta,
     write_package,
 )
@@ -66,7 +66,7 @@ def export_experiment(experiment: str, out: str, *, trial: Optional[str] = None,
     c = collect(experiment)
     row = choose_trial(c, trial)
     data = open_trial_data(c)
-    out_dir = _prepare_out(out)
+    out_dir = claim_folder(out)
     if retrain:
         trainer, source, metrics = _retrained(c, row, data, device)
     else:
@@ -192,19 +192,6 @@ def _source(c: Collected, row: pd.Series, *, retrained: bool, epoch: Optional[in
             "params": trial_params(c, row)}
 
 
-def _prepare_out(out: str) -> Path:
-    """The output folder, emptied of a previous package; refuses to overwrite a folder that is not one."""
-    path = Path(out)
-    if path.exists() and not path.is_dir():
-        raise ExportError(f"--out {out}: exists and is not a folder")
-    if path.is_dir() and any(path.iterdir()):
-        if not (path / META_FILE).is_file():
-            raise ExportError(f"--out {out}: folder is not empty and holds no model package; choose another")
-        shutil.rmtree(path)
-    path.mkdir(parents=True, exist_ok=True)
-    return path
-
-
 # ---------------------------------------------------------------- exports
 
 
@@ -320,7 +307,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m deploy.export", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiment", help="experiment directory (<storage>/<name>, local path or s3:// URI)")
-    parser.add_argument("--out", required=True, help="package folder to write (replaced if it holds a package)")
+    parser.add_argument("--out", required=True, help="package folder to write (new, empty, or a package it wrote, which is replaced)")
     parser.add_argument("--trial", help="trial id (or a unique prefix) to export instead of the best one")
     parser.add_argument("--retrain", action="store_true",
                         help="train the trial's config on train + validation for its best epoch count, test once")

@@ -37,6 +37,10 @@ WEIGHTS_FILE = "model.safetensors"
 TORCHSCRIPT_FILE = "model.torchscript.pt"
 ONNX_FILE = "model.onnx"
 ONNX_INPUT, ONNX_OUTPUT = "input", "logits"
+PACKAGE_FILES = (META_FILE, CONFIG_FILE, WEIGHTS_FILE, TORCHSCRIPT_FILE, ONNX_FILE)
+"""Every file a package may hold: the only names `claim_folder` ever deletes."""
+WRITER = "edgetune deploy.package"
+"""package.json's `writer`: with the format and nothing but PACKAGE_FILES, what proves the project wrote a folder."""
 
 
 class PackageError(UserError):
@@ -128,7 +132,7 @@ def write_package(out: str | os.PathLike, model: torch.nn.Module, cfg: RunConfig
     save_model(_cpu_copy(model), str(out / WEIGHTS_FILE))
     _readable(out / WEIGHTS_FILE)
     dump_yaml(cfg, out / CONFIG_FILE)
-    info = {"format": PACKAGE_FORMAT, "classes": list(classes),
+    info = {"format": PACKAGE_FORMAT, "writer": WRITER, "classes": list(classes),
             "preprocessing": dataclasses.asdict(Preprocessing.of(cfg, data_config)), **dict(meta or {})}
     write_meta(out, info)
     return out
@@ -137,6 +141,38 @@ def write_package(out: str | os.PathLike, model: torch.nn.Module, cfg: RunConfig
 def write_meta(out: str | os.PathLike, info: Mapping[str, Any]) -> None:
     """(Re)write package.json atomically."""
     atomic.write_json(Path(out) / META_FILE, info, indent=1)
+
+
+def claim_folder(out: str | os.PathLike) -> Path:
+    """The folder to write a package into: new, empty, or a package this code wrote, whose files are removed.
+
+    Anything else is refused with a PackageError and left as it was: a folder is cleared only when its
+    package.json says this writer and format and it holds nothing but package files (a Node.js project's
+    package.json, a symlink or a stray file keeps it). Only those files are deleted, never the folder.
+    """
+    path = Path(out)
+    if path.is_symlink() or (path.exists() and not path.is_dir()):
+        raise PackageError(f"{out}: exists and is not a folder; choose another --out")
+    if not path.is_dir():
+        path.mkdir(parents=True)
+        return path
+    entries = list(path.iterdir())
+    strangers = sorted(e.name for e in entries if e.name not in PACKAGE_FILES or e.is_symlink() or not e.is_file())
+    if entries and (strangers or not _written_here(path / META_FILE)):
+        what = f"holds {', '.join(strangers[:3])}" if strangers else f"has a {META_FILE} this code did not write"
+        raise PackageError(f"{out}: folder is not empty and {what}; export only replaces a package it wrote: "
+                           "choose another --out or empty it")
+    for entry in entries:
+        entry.unlink()
+    return path
+
+
+def _written_here(meta_file: Path) -> bool:
+    try:
+        meta = json.loads(meta_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    return isinstance(meta, dict) and meta.get("writer") == WRITER and meta.get("format") == PACKAGE_FORMAT
 
 
 def load_package(path: str | os.PathLike) -> ModelPackage:

@@ -12,6 +12,25 @@ OptimizerName = Literal["adam", "adamw", "sgd", "rmsprop"]
 OPTIMIZERS: tuple[str, ...] = OptimizerName.__args__
 EdgeNetMode = Literal["off", "replace", "residual"]
 
+_SIZES = ("img_size", "patch_size", "embed_dim", "depth", "reg_tokens", "output_stride", "head_hidden_size")
+_SIZE_LISTS = ("depths", "num_heads", "dims", "kernel_sizes", "window_size", "pretrained_window_sizes")
+_RATES = ("mlp_ratio", "drop_rate", "pos_drop_rate", "patch_drop_rate", "proj_drop_rate", "attn_drop_rate",
+          "drop_path_rate", "init_values", "ls_init_value", "head_init_scale", "norm_eps")
+_SWITCHES = ("qkv_bias", "qk_norm", "class_token", "no_embed_class", "pre_norm", "fc_norm", "dynamic_img_size",
+             "use_abs_pos_emb", "use_rel_pos_bias", "use_shared_rel_pos_bias", "use_fc_norm", "conv_mlp", "conv_bias",
+             "use_grn", "head_norm_first", "swiglu_mlp", "scale_mlp", "strict_img_size", "always_partition")
+GLOBAL_POOLS = ("", "avg", "max", "avgmax", "token", "map")
+BACKBONE_KWARGS: dict[str, str] = {**dict.fromkeys(_SIZES, "an integer >= 1"),
+                                   **dict.fromkeys(_SIZE_LISTS, "an integer >= 1 or a list of them"),
+                                   **dict.fromkeys(_RATES, "a finite number"), **dict.fromkeys(_SWITCHES, "true or false"),
+                                   "global_pool": f"one of {', '.join(map(repr, GLOBAL_POOLS))}"}
+"""What `model.backbone_kwargs` may hold: the shape of an architecture, never a file, module or object.
+
+timm.create_model also takes `checkpoint_path`, `pretrained_cfg(_overlay)`, `cache_dir`, `*_layer` and
+`block_fn`, which name files to load or objects to build; a model package or sweep.yaml from someone else
+must not reach them, so every key and value type is checked against this list (the project's own presets
+and tests use a subset)."""
+
 
 @dataclass(frozen=True)
 class EdgeNetConfig:
@@ -59,6 +78,31 @@ class ModelConfig:
             check(16 <= self.image_size <= 1024, "image_size", self.image_size, "must be in [16, 1024]")
         if self.layer_decay is not None:
             check(0.0 < self.layer_decay <= 1.0, "layer_decay", self.layer_decay, "must be in (0, 1]")
+        for key, value in self.backbone_kwargs.items():
+            _check_backbone_kwarg(key, value)
+
+
+def _check_backbone_kwarg(key: str, value: Any) -> None:
+    field_path = f"backbone_kwargs.{key}"
+    kind = BACKBONE_KWARGS.get(key)
+    check(kind is not None, field_path, value, "is not an architecture argument this project passes to timm "
+          f"(files, modules and layer objects are refused); allowed: {', '.join(sorted(BACKBONE_KWARGS))}")
+    check(_fits(key, value), field_path, value, f"must be {kind}")
+
+
+def _fits(key: str, value: Any) -> bool:
+    def size(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 1
+
+    if key in _SIZES:
+        return size(value)
+    if key in _SIZE_LISTS:
+        return size(value) or (isinstance(value, (list, tuple)) and 0 < len(value) <= 64 and all(map(size, value)))
+    if key in _RATES:
+        return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if key in _SWITCHES:
+        return isinstance(value, bool)
+    return value in GLOBAL_POOLS
 
 
 @dataclass(frozen=True)

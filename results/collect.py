@@ -24,7 +24,16 @@ import pandas as pd
 import yaml
 
 from core.cli import command
-from core.layout import EPOCHS_FILE, EVALUATION_FILE, RESULTS_DIR, STATUS_FILE, SWEEP_CONFIG, SWEEP_INFO, TRIAL_CONFIG
+from core.layout import (
+    EPOCHS_FILE,
+    EVALUATION_FILE,
+    RESULTS_DIR,
+    STATUS_FILE,
+    SWEEP_CONFIG,
+    SWEEP_INFO,
+    TRIAL_CONFIG,
+    folder_name_problem,
+)
 from core.names import (
     DIVERGED,
     EARLY_STOPPED,
@@ -133,6 +142,9 @@ def collect(experiment: str) -> Collected:
     epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else _empty_epochs()
     evaluation = store.read_json(RESULTS_DIR, EVALUATION_FILE, default=None)
     name = meta.get("name") or store.root.rstrip("/").rsplit("/", 1)[-1]
+    problem = folder_name_problem(name)
+    if problem:  # the report writes <out>/<name>/ and tables/leaderboard_<name>.*
+        raise ExperimentError(f"{store.shown}/{SWEEP_INFO}: name is {name!r}, but {problem}")
     return Collected(name=name, location=store.uri, meta=meta, trials=trials, epochs=epochs,
                      params=params, evaluation=evaluation, sweep=sweep, trial_configs=configs)
 

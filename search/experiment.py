@@ -15,7 +15,7 @@ import pyarrow.fs as pafs
 import yaml
 
 from core import atomic, folders
-from core.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO, TRIAL_CONFIG
+from core.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO, TRIAL_CONFIG, folder_name_problem
 from core.schema import ConfigError, to_mapping, with_overrides
 from core.uri import is_uri, join, open_location, without_query
 from data_pipeline.cache import PreparedData
@@ -46,6 +46,9 @@ class Experiment:
 
     @classmethod
     def create(cls, storage: str, name: str) -> Experiment:
+        problem = folder_name_problem(name)
+        if problem:
+            raise ConfigError("storage.name (--name)", name, problem)
         return cls(join(storage, name) if is_uri(storage) else str(Path(storage).expanduser().resolve() / name))
 
     @property

@@ -90,3 +90,52 @@ def test_yaml_files_round_trip_and_errors_name_the_line(tmp_path):
         load_yaml(path)
     with pytest.raises(ConfigError, match="cannot be read"):
         load_yaml(tmp_path / "missing.yaml")
+
+
+def _bomb(levels: int) -> str:
+    lines = ["a0: &a0 [x, x, x, x, x, x, x, x, x, x]"]
+    lines += [f"a{i}: &a{i} [{', '.join([f'*a{i - 1}'] * 10)}]" for i in range(1, levels)]
+    return "\n".join(lines) + "\n"
+
+
+@pytest.mark.parametrize(("text", "rule"), [
+    (_bomb(9), r"expands to \d+ values through YAML aliases, over the limit of 100000"),  # 10**9 values
+    ("a: &a [1, *a]\n", r"holds a YAML alias inside the value it names \(a loop\)"),
+    ("a: " + "[" * 5000 + "]" * 5000 + "\n", "nests too deeply"),
+])
+def test_yaml_built_to_expand_is_refused_fast(tmp_path, text, rule):
+    import time
+
+    path = tmp_path / "bomb.yaml"
+    path.write_text(text)
+    start = time.perf_counter()
+    with pytest.raises(ConfigError, match=rf"^{path}: {rule}"):
+        load_yaml(path)
+    assert time.perf_counter() - start < 5
+
+
+def test_aliases_within_the_limit_still_work(tmp_path):
+    path = tmp_path / "ok.yaml"
+    path.write_text("base: &b {lr: 0.5}\nouter: {inner: *b}\n")
+    assert load_yaml(path)["outer"] == {"inner": {"lr": 0.5}}
+
+
+def test_oversized_config_file_is_refused_before_it_is_read(tmp_path):
+    path = tmp_path / "big.yaml"
+    with path.open("wb") as f:
+        f.truncate((1 << 20) + 1)  # sparse: nothing of it is ever read
+    with pytest.raises(ConfigError, match=r"is 1048577 bytes, over the limit of 1048576 for a config file"):
+        load_yaml(path)
+
+
+@pytest.mark.parametrize("raw", [float("nan"), float("inf"), float("-inf"), "nan", "inf", "1e999", 10 ** 400])
+def test_non_finite_numbers_are_refused_where_a_number_is_meant(raw):
+    with pytest.raises(ConfigError, match=r"inner\.lr is .*, but must be a finite number"):
+        from_mapping(Outer, {"name": "x", "inner": {"lr": raw}})
+
+
+def test_yaml_nan_in_a_file_names_the_file_and_field(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("name: x\ninner: {lr: .nan}\n")
+    with pytest.raises(ConfigError, match=rf"^{path}: inner\.lr is nan, but must be a finite number"):
+        from_mapping(Outer, load_yaml(path), source=str(path))

@@ -24,7 +24,10 @@ def test_preset_forward_backward(name, mode):
     assert logits.shape == (2, 7)
     logits.sum().backward()
     assert model.head.weight.grad is not None
-    assert all(p.grad is not None for p in model.backbone.blocks.parameters()) if hasattr(model.backbone, "blocks") else True
+    trainable = [name for name, p in model.backbone.named_parameters() if p.requires_grad]
+    assert trainable, "train_last_blocks defaults to 'all': every backbone parameter trains"
+    no_grad = [name for name, p in model.backbone.named_parameters() if p.requires_grad and p.grad is None]
+    assert not no_grad, no_grad  # every preset's trainable parameters are reached by the loss, blocks or not
     if mode != "off":
         assert model.edgenet.first_conv.weight.grad is not None
 

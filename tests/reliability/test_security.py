@@ -122,3 +122,40 @@ def test_cache_with_a_missing_split_file_is_rebuilt(source, tmp_path):
     again = prepare_cache(_cfg(source, tmp_path), progress=False)
     assert not again.hit and len(again.split("test")) == sum(built.report["splits"]["test"].values())
     assert verify_cache(again) == ""
+
+
+@pytest.mark.parametrize(("key", "value"), [
+    ("checkpoint_path", "{weights}"),
+    ("pretrained_cfg_overlay", {"file": "{weights}"}),
+    ("pretrained_cfg", {"file": "{weights}"}),
+    ("cache_dir", "{weights}"),
+    ("act_layer", "os.system"),
+    ("embed_layer", "torch.nn.Identity"),
+    ("embed_dim", "{weights}"),
+])
+def test_a_model_package_cannot_name_a_file_or_object_for_timm(tmp_path, key, value):
+    """A package's config.yaml (and any sweep.yaml: the same loader) reaching timm.create_model(**backbone_kwargs)."""
+    from core.schema import dump_yaml, to_mapping
+    from deploy.package import PackageError, load_package, write_meta
+    from model.config import RunConfig
+
+    marker, weights = tmp_path / "ran", tmp_path / "evil.pth"
+    _write(weights, {"x": _Payload(marker)}, "pickle.dump")
+    tree = to_mapping(RunConfig(model=ModelConfig(backbone="test_vit")))
+    tree["model"]["backbone_kwargs"] = {key: json.loads(json.dumps(value).replace("{weights}", str(weights)))}
+    package = tmp_path / "package"
+    package.mkdir()
+    dump_yaml(tree, package / "config.yaml")
+    write_meta(package, {"format": 1, "classes": ["a", "b"], "preprocessing": {
+        "image_size": 32, "input_size": 32, "mean": [0.5] * 3, "std": [0.5] * 3, "edgenet_mode": "off"}})
+    with pytest.raises(PackageError, match=rf"model\.backbone_kwargs\.{key} is .*, but "):
+        load_package(package).build_model()
+    assert not marker.exists()
+
+
+def test_the_projects_own_backbone_kwargs_are_allowed():
+    from tests.model.helpers import SHRUNK
+
+    for kwargs in SHRUNK.values():
+        ModelConfig(backbone_kwargs=kwargs)
+    ModelConfig(backbone_kwargs={"img_size": 224, "window_size": 7, "drop_path_rate": 0.1, "global_pool": "avg"})

@@ -29,6 +29,8 @@ class PageReport:
     console_errors: list[str] = field(default_factory=list)
     console_warnings: list[str] = field(default_factory=list)
     blocked_requests: list[str] = field(default_factory=list)
+    probe: object = None
+    """What the `probe` script given to open_report returned, once every plot rendered."""
 
 
 def ensure_chromium() -> Path:
@@ -44,7 +46,7 @@ def ensure_chromium() -> Path:
     return CHROMIUM
 
 
-def open_report(html: Path, screenshot: Path, timeout_ms: int = 120_000) -> PageReport:
+def open_report(html: Path, screenshot: Path, timeout_ms: int = 120_000, probe: str = "() => null") -> PageReport:
     """Load the page offline, wait for every plot to render, screenshot it, and return what the page logged."""
     sync_api = pytest.importorskip("playwright.sync_api", reason="pip install playwright (the test extra)")
     with sync_api.sync_playwright() as pw:
@@ -60,6 +62,8 @@ def open_report(html: Path, screenshot: Path, timeout_ms: int = 120_000) -> Page
             page.wait_for_function("Array.from(document.querySelectorAll('.js-plotly-plot'))"
                                    ".every(d => d._fullLayout && d.querySelector('.main-svg'))", timeout=timeout_ms)
             report.plots = page.evaluate(PLOT_STATE_JS)
+            page.mouse.move(640, 450)  # hover labels are drawn from the same strings
+            report.probe = page.evaluate(probe)
             screenshot.parent.mkdir(parents=True, exist_ok=True)
             page.screenshot(path=str(screenshot), full_page=True)
         finally:

@@ -90,7 +90,7 @@ def sweep_yaml(clothing_root: str, backbone: str = "test_vit", edgenet: str = "o
 
 def write_experiment(storage: Path, name: str, trials: list[FakeTrial], *, clothing_root: str,
                      finished: bool = True, status_file: bool = True, cache_path: str = "",
-                     **sweep_kwargs: Any) -> Path:
+                     trial_prefix: str = "ab12c", **sweep_kwargs: Any) -> Path:
     """Write an experiment directory and return its path."""
     exp = storage / name
     exp.mkdir(parents=True)
@@ -100,7 +100,7 @@ def write_experiment(storage: Path, name: str, trials: list[FakeTrial], *, cloth
     sweep = from_mapping(ExperimentConfig, cfg, source="synthetic sweep.yaml")
     statuses = {}
     for index, trial in enumerate(trials):
-        trial_id = f"ab12c_{index:05d}"
+        trial_id = f"{trial_prefix}_{index:05d}"
         if trial.ending != "never_started":
             folder = _write_trial_dir(exp, trial_id, index, trial)
             write_trial_config(folder, trial_run_config(sweep, trial.params))  # as the sweep's driver does

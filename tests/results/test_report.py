@@ -74,3 +74,39 @@ def test_cli_help_run_and_errors(exp_a, tmp_path):
     bad = run_cli("-m", "results.report", str(tmp_path / "missing"), "--out", str(tmp_path / "x"))
     assert bad.returncode == 2 and "experiment directory not found" in bad.stderr
     assert "Traceback" not in bad.stderr
+
+
+HOSTILE = "<img src=x onerror=window.__xss=(window.__xss||0)+1>"
+"""Has no '/', so it can also be a folder name (the experiment's) and a trial id."""
+HOSTILE_SCRIPT = "</script><script>window.__xss=(window.__xss||0)+1</script>"
+HOSTILE_ATTR = "\"'><svg onload=window.__xss=(window.__xss||0)+1>"
+PROBE_JS = """() => ({xss: window.__xss || 0, text: document.body.innerText,
+    handlers: document.querySelectorAll('[onerror], [onload]').length,
+    scripts: document.querySelectorAll('script').length, plots: document.querySelectorAll('.js-plotly-plot').length})"""
+
+
+def test_hostile_names_are_shown_as_text_never_run(tmp_path, clothing_root, artifacts):
+    """Class names, trial ids, the experiment's name, checkpoint paths and sweep metadata are all data."""
+    import json
+
+    exp = write_experiment(tmp_path, f"exp {HOSTILE}", default_trials()[:4], clothing_root=str(clothing_root),
+                           trial_prefix=HOSTILE)
+    meta = json.loads((exp / "sweep.json").read_text())
+    meta.update(scheduler=HOSTILE_SCRIPT, sampler=HOSTILE_ATTR, started_at=HOSTILE, resources={HOSTILE: HOSTILE_SCRIPT})
+    (exp / "sweep.json").write_text(json.dumps(meta))
+    evaluation = write_evaluation(exp, trial_id=f"{HOSTILE}_00002")
+    hostile_classes = [HOSTILE, HOSTILE_SCRIPT, HOSTILE_ATTR] + evaluation["classes"][3:]
+    entry = evaluation["trials"][0]
+    entry.update(classes=hostile_classes, checkpoint=f"{HOSTILE_SCRIPT}/checkpoint_000001")
+    for row, name in zip(entry["per_class"], hostile_classes):
+        row["class"] = name
+    evaluation["classes"] = hostile_classes
+    (exp / "results" / "evaluation.json").write_text(json.dumps(evaluation))
+
+    path = write_report([str(exp)], str(tmp_path / "report"))
+    page = open_report(path, artifacts / "report_hostile.png", probe=PROBE_JS)
+    assert page.probe["xss"] == 0 and page.probe["handlers"] == 0, page.probe["handlers"]
+    assert page.probe["scripts"] == 1 + page.probe["plots"], "one plotly.js and one script per figure, no more"
+    assert not page.console_errors, page.console_errors
+    for text in (HOSTILE, HOSTILE_SCRIPT, HOSTILE_ATTR, f"{HOSTILE}_00002"):
+        assert text in page.probe["text"], text  # shown literally, as the data says
