@@ -21,7 +21,8 @@ def pytest_runtest_logreport(report) -> None:
 
 
 def pytest_sessionfinish(session, exitstatus) -> None:
-    """A cited test that skips or xfails proves nothing: the session fails, naming it (tests/reliability/test_matrix)."""
+    """A cited test that skips or xfails proves nothing: named at the end, and under CI ($CI set) the session fails
+    (tests/reliability/test_matrix). Elsewhere it is a warning: some rows need root or tmpfs mounts to be proven."""
     from tests.reliability.matrix import cited_tests
 
     cited = cited_tests()
@@ -32,7 +33,8 @@ def pytest_sessionfinish(session, exitstatus) -> None:
             reporter.write_sep("=", "docs/RELIABILITY.md cites tests that did not run to a pass", red=True)
             for line in bad:
                 reporter.write_line(line)
-        session.exitstatus = pytest.ExitCode.TESTS_FAILED
+        if os.environ.get("CI"):
+            session.exitstatus = pytest.ExitCode.TESTS_FAILED
 
 
 def _skip_reason(report) -> str:
