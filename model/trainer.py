@@ -12,6 +12,7 @@ head-only re-training on a class-balanced sampler for the run's last epochs).
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import random
@@ -287,6 +288,15 @@ class Trainer:
     def evaluated_model(self) -> nn.Module:
         """The network that measurements use and a checkpoint's `ema` holds: the weight average when on."""
         return self.ema.module if self.ema is not None else self.model
+
+    def deployable_model(self) -> nn.Module:
+        """A copy of `evaluated_model` that predicts as measured: post-hoc logit adjustment is folded into the
+        head's bias (exact). Flip TTA is not: a shipped model predicts on one view."""
+        model = copy.deepcopy(self.evaluated_model).eval()
+        if self.eval_offset is not None:
+            with torch.no_grad():
+                model.head.bias.add_(self.eval_offset.to(model.head.bias.dtype))
+        return model
 
     @torch.no_grad()
     def _measure(self, split: str, indices: Optional[np.ndarray] = None) -> tuple[float, torch.Tensor]:

@@ -183,3 +183,15 @@ def test_logit_adjusting_strategies_train_and_measure(small_cache, strategy):
     assert (trainer.loss_offset is None) == (strategy == "logit_adjusted_posthoc") != (trainer.eval_offset is None)
     result = trainer.fit()
     assert result.status == "completed" and math.isfinite(result.history[-1]["val_loss"])
+
+
+def test_the_deployable_model_predicts_as_measured_with_posthoc_adjustment_folded_in(small_cache):
+    data = DataConfig(balance=BalanceConfig(strategy="logit_adjusted_posthoc", tau=1.0))
+    trainer = Trainer(_cfg(epochs=1, data=data, ema_decay=0.9), small_cache)
+    trainer.fit()
+    x, _ = next(iter(trainer.eval_loaders["validation"].iterate()))
+    with torch.no_grad():
+        measured = trainer.evaluated_model.eval()(x) + trainer.eval_offset
+        shipped = trainer.deployable_model()(x)
+    assert torch.allclose(shipped, measured, atol=1e-5)
+    assert not torch.equal(trainer.deployable_model().head.bias, trainer.model.head.bias)
