@@ -195,12 +195,18 @@ def random_erasing(x: torch.Tensor, p: float, generator: torch.Generator) -> tor
     aspect = torch.exp(torch.empty(n).uniform_(math.log(0.3), math.log(1 / 0.3), generator=generator))
     h, w = torch.sqrt(area * aspect).clamp(max=1.0), torch.sqrt(area / aspect).clamp(max=1.0)
     top, left = torch.rand(n, generator=generator) * (1 - h), torch.rand(n, generator=generator) * (1 - w)
-    rows = _inside(height, top, h, x)
-    cols = _inside(width, left, w, x)
-    mask = erase.to(x.device)[:, None, None, None] & rows[:, None, :, None] & cols[:, None, None, :]
-    noise_gen = torch.Generator(device=x.device).manual_seed(int(torch.randint(0, 2**62, (1,), generator=generator)))
-    noise = torch.rand(x.shape, generator=noise_gen, device=x.device, dtype=x.dtype)
-    return torch.where(mask, noise, x)
+    seed = int(torch.randint(0, 2**62, (1,), generator=generator))
+    chosen = torch.nonzero(erase).flatten()
+    if not len(chosen):
+        return x
+    rows, cols = _inside(height, top[chosen], h[chosen], x), _inside(width, left[chosen], w[chosen], x)
+    mask = rows[:, None, :, None] & cols[:, None, None, :]
+    idx = chosen.to(x.device)  # noise only for the erased images: drawing it is most of the cost
+    noise = torch.rand((len(idx), *x.shape[1:]), generator=torch.Generator(device=x.device).manual_seed(seed),
+                       device=x.device, dtype=x.dtype)
+    out = x.clone()
+    out[idx] = torch.where(mask, noise, x[idx])
+    return out
 
 
 def _inside(size: int, start: torch.Tensor, length: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
