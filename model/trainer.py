@@ -42,7 +42,7 @@ from core.names import (
     VAL_PRECISION,
     VAL_RECALL,
 )
-from data_pipeline.balance import plan_balance
+from data_pipeline.balance import BalancePlan, plan_balance
 from data_pipeline.cache import PreparedData, Split
 from data_pipeline.loader import BatchLoader
 from model import checkpoint as ckpt
@@ -116,13 +116,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         weights = self.plan.class_weights
         self.loss_weight = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=self.device)
-        self.loss_offset = training_offset(self.plan, self.device)
-        self.eval_offset = evaluation_offset(self.plan, self.device)
-        self.ema = build_ema(self.model, cfg.train.ema_decay) if cfg.train.ema_decay is not None else None
-        self.optimizer_steps = 0
-        self.head_epochs = min(self.plan.head_retrain_epochs, cfg.train.epochs - 1)
-        """cRT: how many of the last epochs re-train only the head (0: none)."""
-        self.retraining_head = False
+        self._build_recipe()
         self.epoch = 0
         self.history: list[dict] = []
         self.first_batch_ts: Optional[float] = None
@@ -140,6 +134,19 @@ class Trainer:
         torch.backends.cudnn.allow_tf32 = True
         if memory_fraction is not None:
             torch.cuda.set_per_process_memory_fraction(memory_fraction, self.device)
+
+    def _build_recipe(self) -> None:
+        """The weight average, the plan's logit offsets and cRT's phase (docs/model.md, docs/data.md)."""
+        cfg = self.cfg.train
+        self.loss_offset = training_offset(self.plan, self.device)
+        self.eval_offset = evaluation_offset(self.plan, self.device)
+        self.ema = build_ema(self.model, cfg.ema_decay) if cfg.ema_decay is not None else None
+        self.optimizer_steps = 0
+        self.head_epochs = min(self.plan.head_retrain_epochs, cfg.epochs - 1)
+        """cRT: how many of the last epochs re-train only the head (0: none)."""
+        self.head_plan: Optional[BalancePlan] = None
+        """cRT's class-balanced draws, once its phase has started."""
+        self.retraining_head = False
 
     def _build_data(self) -> None:
         cfg, dc = self.cfg, self.model.data_config
@@ -213,7 +220,7 @@ class Trainer:
         loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
         seen = 0
         t = self.cfg.train
-        indices = (self.head_plan if self.retraining_head else self.plan).epoch_indices(self.epoch)
+        indices = (self.head_plan or self.plan).epoch_indices(self.epoch)
         mixes = torch.Generator().manual_seed(t.seed * 7919 + self.epoch)  # mixup draws: one stream per epoch
         self.optimizer.zero_grad(set_to_none=True)
         for batch, (x, y) in enumerate(self.train_loader.iterate(indices, epoch=self.epoch)):
