@@ -4,18 +4,24 @@ A strategy maps the training labels to a `BalancePlan`; the plan draws each epoc
 generator seeded by (seed, epoch), so every epoch is redrawn and any epoch can be reproduced alone.
 Oversampled repeats are plain repeated indices: the loader augments every draw independently, so each
 repeat is seen with a different crop, flip and colour.
+
+Loss- and classifier-side strategies (logit adjustment, balanced softmax, cRT) draw every image once, like
+`none`; their plan tells the trainer what to do (`logit_adjustment`, `tau`, `head_retrain_epochs`) and
+carries the priors, so this package stays free of torch losses (they live in model/imbalance.py).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Optional
+from typing import Callable, Literal, Optional
 
 import numpy as np
 
 from core.schema import ConfigError
 from data_pipeline.config import BalanceConfig
 
-__all__ = ["BalancePlan", "plan_balance", "resolve_target", "effective_number_weights", "STRATEGIES"]
+__all__ = ["BalancePlan", "plan_balance", "resolve_target", "effective_number_weights", "class_priors", "STRATEGIES"]
+
+LogitAdjustment = Literal["none", "loss", "posthoc"]
 
 
 @dataclass(frozen=True)
@@ -32,6 +38,20 @@ class BalancePlan:
     sample_weights: Optional[np.ndarray] = field(repr=False, default=None)
     """Per-image draw probability (weighted_sampler)."""
     seed: int = 0
+    logit_adjustment: LogitAdjustment = "none"
+    """loss: train on logits + tau * log(prior); posthoc: evaluate logits - tau * log(prior)."""
+    tau: float = 0.0
+    head_retrain_epochs: int = 0
+    """cRT: the last this many epochs re-train only the head on `head_retrain_plan()`'s balanced draws."""
+
+    @property
+    def priors(self) -> np.ndarray:
+        """The training split's class shares before balancing (see `class_priors`)."""
+        return class_priors(self.labels, self.num_classes)
+
+    def head_retrain_plan(self) -> BalancePlan:
+        """The class-balanced sampler cRT re-trains the head on: every class drawn equally often."""
+        return _weighted_sampler(self.labels, self.num_classes, None, self.seed)
 
     def epoch_indices(self, epoch: int) -> np.ndarray:
         """Shuffled indices into the training split for `epoch`, redrawn per epoch, deterministic."""
@@ -83,6 +103,12 @@ def effective_number_weights(counts: np.ndarray, beta: float) -> np.ndarray:
     return (raw * present.sum() / total if total > 0 else raw).astype(np.float32)
 
 
+def class_priors(labels: np.ndarray, num_classes: int) -> np.ndarray:
+    """float64 class shares of `labels`; a class with no image counts as one, so log(prior) stays finite."""
+    counts = np.maximum(np.bincount(labels, minlength=num_classes), 1).astype(np.float64)
+    return counts / counts.sum()
+
+
 Strategy = Callable[[np.ndarray, int, BalanceConfig, int], BalancePlan]
 
 
@@ -112,6 +138,17 @@ def _class_weighted_loss(labels, num_classes, cfg, seed):
     return BalancePlan("class_weighted_loss", weights, labels, num_classes, seed=seed)
 
 
+def _logit_adjusted(name: str, adjustment: LogitAdjustment, fixed_tau: Optional[float] = None) -> Strategy:
+    def build(labels, num_classes, cfg, seed):
+        tau = cfg.tau if fixed_tau is None else fixed_tau
+        return BalancePlan(name, None, labels, num_classes, seed=seed, logit_adjustment=adjustment, tau=tau)
+    return build
+
+
+def _crt(labels, num_classes, cfg, seed):
+    return BalancePlan("crt", None, labels, num_classes, seed=seed, head_retrain_epochs=cfg.crt_epochs)
+
+
 STRATEGIES: dict[str, Strategy] = {
     "none": _none,
     "oversample": _per_class("oversample", lambda c, t: np.maximum(c, t)),
@@ -119,6 +156,10 @@ STRATEGIES: dict[str, Strategy] = {
     "hybrid": _per_class("hybrid", lambda c, t: np.full_like(c, t)),
     "weighted_sampler": _weighted_sampler,
     "class_weighted_loss": _class_weighted_loss,
+    "logit_adjusted": _logit_adjusted("logit_adjusted", "loss"),
+    "logit_adjusted_posthoc": _logit_adjusted("logit_adjusted_posthoc", "posthoc"),
+    "balanced_softmax": _logit_adjusted("balanced_softmax", "loss", fixed_tau=1.0),  # Ren et al., 2020
+    "crt": _crt,
 }
 """Registry of balancing strategies by name."""
 

@@ -6,7 +6,8 @@ from typing import Literal, Optional, Union
 
 from core.schema import check
 
-BalanceStrategy = Literal["none", "oversample", "undersample", "hybrid", "weighted_sampler", "class_weighted_loss"]
+BalanceStrategy = Literal["none", "oversample", "undersample", "hybrid", "weighted_sampler", "class_weighted_loss",
+                          "logit_adjusted", "logit_adjusted_posthoc", "balanced_softmax", "crt"]
 
 
 @dataclass(frozen=True)
@@ -14,16 +15,25 @@ class BalanceConfig:
     """Class balancing of the training split only, decided per trial (a searched dimension)."""
 
     strategy: BalanceStrategy = "none"
-    """none | oversample | undersample | hybrid | weighted_sampler | class_weighted_loss."""
+    """none | oversample | undersample | hybrid | weighted_sampler | class_weighted_loss (resampling and loss
+    weights); logit_adjusted | logit_adjusted_posthoc | balanced_softmax | crt (loss- and classifier-side)."""
     target: Union[int, Literal["median", "mean", "max", "min"]] = "median"
     """Per-class count that resampling moves toward: a number, or a statistic of the class counts."""
     beta: float = 0.999
     """Effective-number beta for class_weighted_loss (Cui et al., 2019)."""
+    tau: float = 1.0
+    """Logit-adjustment strength for logit_adjusted and logit_adjusted_posthoc (Menon et al., 2021): logits are
+    shifted by tau * log(prior), the priors being the training split's class shares before any balancing."""
+    crt_epochs: int = 2
+    """crt (Kang et al., 2020): the run's last crt_epochs epochs re-train only a re-initialised head on a
+    class-balanced sampler, the rest frozen (at most epochs - 1 of them)."""
 
     def __post_init__(self) -> None:
         if isinstance(self.target, int):
             check(self.target > 0, "target", self.target, "must be > 0")
         check(0.0 <= self.beta < 1.0, "beta", self.beta, "must be in [0, 1)")
+        check(0.0 <= self.tau <= 10.0, "tau", self.tau, "must be in [0, 10]")
+        check(self.crt_epochs >= 1, "crt_epochs", self.crt_epochs, "must be >= 1")
 
 
 @dataclass(frozen=True)
@@ -35,10 +45,15 @@ class AugmentConfig:
     hflip: bool = True
     color_jitter: float = 0.2
     """Strength of brightness / contrast / saturation jitter (0 turns it off)."""
+    trivial_augment: bool = False
+    """TrivialAugment (Muller & Hutter, 2021) on the device: one random op of 13 per image at a random strength."""
+    random_erasing: float = 0.0
+    """Probability that an image gets one random rectangle (2-33% of its area) replaced by noise (0: off)."""
 
     def __post_init__(self) -> None:
         check(0.05 <= self.scale_min <= 1.0, "scale_min", self.scale_min, "must be in [0.05, 1]")
         check(0.0 <= self.color_jitter <= 1.0, "color_jitter", self.color_jitter, "must be in [0, 1]")
+        check(0.0 <= self.random_erasing <= 1.0, "random_erasing", self.random_erasing, "must be in [0, 1]")
 
 
 @dataclass(frozen=True)

@@ -23,6 +23,8 @@ def create_backbone(cfg: ModelConfig) -> tuple[nn.Module, dict]:
     kwargs = {**preset.kwargs, **dict(cfg.backbone_kwargs)}
     if cfg.image_size is not None:
         kwargs["img_size"] = cfg.image_size
+    if cfg.drop_path_rate > 0:
+        kwargs["drop_path_rate"] = cfg.drop_path_rate
     _check_swin_windows(preset.timm_name, kwargs)
     pretrained = _local_pretrained(preset, cfg.pretrained)
     kwargs.update(pretrained_kwargs(pretrained))
@@ -46,6 +48,9 @@ def _create(timm_name: str, kwargs: dict) -> nn.Module:
             # convolutional networks take any input size and have no img_size argument
             size_free = {k: v for k, v in kwargs.items() if k != "img_size"}
             return timm.create_model(timm_name, num_classes=0, **size_free)
+        if "drop_path_rate" in str(err):
+            raise ConfigError("model.drop_path_rate", kwargs["drop_path_rate"],
+                              f"must be 0: {timm_name} has no drop path") from None
         raise ConfigError("model.backbone_kwargs", dict(kwargs), f"are not accepted by {timm_name}: {err}") from None
 
 

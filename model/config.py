@@ -68,6 +68,9 @@ class ModelConfig:
     """Fine-tuning policy: train the head, EdgeNet and the last N backbone blocks; freeze the rest."""
     layer_decay: Optional[float] = None
     """Layer-wise learning-rate decay factor in (0, 1]; None turns it off."""
+    drop_path_rate: float = 0.0
+    """Stochastic depth of the backbone's residual blocks (timm's drop_path_rate); 0 turns it off. A backbone
+    without it refuses a rate above 0 with a config error."""
 
     def __post_init__(self) -> None:
         check(0.0 <= self.dropout < 1.0, "dropout", self.dropout, "must be in [0, 1)")
@@ -78,6 +81,7 @@ class ModelConfig:
             check(16 <= self.image_size <= 1024, "image_size", self.image_size, "must be in [16, 1024]")
         if self.layer_decay is not None:
             check(0.0 < self.layer_decay <= 1.0, "layer_decay", self.layer_decay, "must be in (0, 1]")
+        check(0.0 <= self.drop_path_rate < 1.0, "drop_path_rate", self.drop_path_rate, "must be in [0, 1)")
         for key, value in self.backbone_kwargs.items():
             _check_backbone_kwarg(key, value)
 
@@ -123,6 +127,21 @@ class TrainConfig:
     grad_clip: Optional[float] = 1.0
     """Max global gradient norm; None turns clipping off."""
     label_smoothing: float = 0.0
+    """Kept under mixup / cutmix: the mixed targets are smoothed the same way."""
+    accumulate_steps: int = 1
+    """Gradient accumulation: one optimizer step per this many batches, with the gradient of their union."""
+    ema_decay: Optional[float] = None
+    """Exponential moving average of the weights (timm ModelEmaV3, warm-up on): validation, test and the
+    checkpoint's `ema` use the averaged model; None turns it off, 0.999 suits a few thousand steps."""
+    mixup_alpha: float = 0.0
+    """Beta(alpha, alpha) mixup of image pairs and their targets (0 turns it off)."""
+    cutmix_alpha: float = 0.0
+    """Beta(alpha, alpha) cutmix (a box pasted from the paired image; targets by area); with mixup, each batch
+    takes one of the two at even odds."""
+    mix_prob: float = 1.0
+    """Share of batches that mixup / cutmix is applied to."""
+    tta: Literal["none", "flip"] = "none"
+    """Test-time augmentation at evaluation: flip averages the logits of each image and its mirror image."""
     seed: int = 0
     device: str = "auto"
     """auto (cuda when available), cpu, cuda or cuda:N."""
@@ -143,6 +162,12 @@ class TrainConfig:
         if self.grad_clip is not None:
             check(self.grad_clip > 0, "grad_clip", self.grad_clip, "must be > 0 or null")
         check(0.0 <= self.label_smoothing < 1.0, "label_smoothing", self.label_smoothing, "must be in [0, 1)")
+        check(self.accumulate_steps >= 1, "accumulate_steps", self.accumulate_steps, "must be >= 1")
+        if self.ema_decay is not None:
+            check(0.0 < self.ema_decay < 1.0, "ema_decay", self.ema_decay, "must be in (0, 1) or null")
+        check(self.mixup_alpha >= 0, "mixup_alpha", self.mixup_alpha, "must be >= 0")
+        check(self.cutmix_alpha >= 0, "cutmix_alpha", self.cutmix_alpha, "must be >= 0")
+        check(0.0 <= self.mix_prob <= 1.0, "mix_prob", self.mix_prob, "must be in [0, 1]")
         if self.train_eval_max is not None:
             check(self.train_eval_max >= 1, "train_eval_max", self.train_eval_max, "must be >= 1 or null")
 

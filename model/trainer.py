@@ -4,19 +4,26 @@ Per epoch: optimize on balanced, augmented batches; then measure train and valid
 (eval mode, no augmentation, no balancing; train on a fixed seeded subset) so the two are comparable.
 On CUDA nothing syncs with the host inside an epoch: losses and confusion matrices accumulate on the
 device and are read once at the end.
+
+The recipe's options (model/recipe.py, model/mixing.py, model/imbalance.py) plug into three places: the
+batch step (mixup / cutmix, logit-adjusted loss, gradient accumulation, the weight average's update), the
+measurement (the averaged model, flip TTA, post-hoc logit adjustment) and the epoch's start (cRT switches to
+head-only re-training on a class-balanced sampler for the run's last epochs).
 """
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import random
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Callable, Optional
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from torch import nn
 
 from core.names import (
     COMPLETED,
@@ -35,7 +42,7 @@ from core.names import (
     VAL_PRECISION,
     VAL_RECALL,
 )
-from data_pipeline.balance import plan_balance
+from data_pipeline.balance import BalancePlan, plan_balance
 from data_pipeline.cache import PreparedData, Split
 from data_pipeline.loader import BatchLoader
 from model import checkpoint as ckpt
@@ -43,8 +50,11 @@ from model.classifier import build_model
 from model.config import RunConfig
 from model.device import resolve_device
 from model.finetune import param_groups
+from model.imbalance import adjusted_cross_entropy, evaluation_offset, training_offset
 from model.metrics import confusion_matrix, per_class_table, summary_metrics
+from model.mixing import mix_batch, mixing_enabled
 from model.optim import build_optimizer, build_scheduler
+from model.recipe import accumulation_share, build_ema, retrain_head_only, steps_per_epoch, tta_logits
 
 log = logging.getLogger(__name__)
 
@@ -106,6 +116,7 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.amp_dtype == torch.float16)
         weights = self.plan.class_weights
         self.loss_weight = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=self.device)
+        self._build_recipe()
         self.epoch = 0
         self.history: list[dict] = []
         self.first_batch_ts: Optional[float] = None
@@ -113,8 +124,9 @@ class Trainer:
         self.status = RUNNING
         self._val_confusion: Optional[torch.Tensor] = None
         self.step_hook: Optional[Callable[[Trainer, torch.Tensor], torch.Tensor]] = None
-        """Called after each optimization step with the trainer and the step's loss; returns the loss to
-        record. The public seam for instrumentation and for tests' faults (an out-of-memory error, a NaN loss)."""
+        """Called after each batch (its backward pass, and the optimizer step it ends) with the trainer and the
+        batch's loss; returns the loss to record. The public seam for instrumentation and for tests' faults
+        (an out-of-memory error, a NaN loss)."""
 
     def _setup_cuda(self, memory_fraction: Optional[float]) -> None:
         torch.backends.cudnn.benchmark = True
@@ -122,6 +134,19 @@ class Trainer:
         torch.backends.cudnn.allow_tf32 = True
         if memory_fraction is not None:
             torch.cuda.set_per_process_memory_fraction(memory_fraction, self.device)
+
+    def _build_recipe(self) -> None:
+        """The weight average, the plan's logit offsets and cRT's phase (docs/model.md, docs/data.md)."""
+        cfg = self.cfg.train
+        self.loss_offset = training_offset(self.plan, self.device)
+        self.eval_offset = evaluation_offset(self.plan, self.device)
+        self.ema = build_ema(self.model, cfg.ema_decay) if cfg.ema_decay is not None else None
+        self.optimizer_steps = 0
+        self.head_epochs = min(self.plan.head_retrain_epochs, cfg.epochs - 1)
+        """cRT: how many of the last epochs re-train only the head (0: none)."""
+        self.head_plan: Optional[BalancePlan] = None
+        """cRT's class-balanced draws, once its phase has started."""
+        self.retraining_head = False
 
     def _build_data(self) -> None:
         cfg, dc = self.cfg, self.model.data_config
@@ -137,7 +162,8 @@ class Trainer:
         self.eval_loaders = {name: BatchLoader(split, batch_size=2 * cfg.train.batch_size, **common)
                              for name, split in measured.items()}
         self.train_eval_indices = _fixed_subset(len(train), cfg.train.train_eval_max, cfg.train.seed)
-        self.steps_per_epoch = max(1, self.train_loader.num_batches(len(self.plan.epoch_indices(0))))
+        self.steps_per_epoch = steps_per_epoch(len(self.plan.epoch_indices(0)), cfg.train.batch_size,
+                                               cfg.train.accumulate_steps)
 
     # ---- training -------------------------------------------------------------------------------
 
@@ -188,35 +214,72 @@ class Trainer:
 
     def _train_epoch(self) -> tuple[float, int]:
         """One pass of optimization; returns the mean optimization loss (one host sync) and images seen."""
-        self.model.train()
+        if self.head_epochs and not self.retraining_head and self.epoch >= self.cfg.train.epochs - self.head_epochs:
+            self._start_head_retraining()
+        self._train_mode()
         loss_sum = torch.zeros((), dtype=torch.float32, device=self.device)
         seen = 0
-        indices = self.plan.epoch_indices(self.epoch)
-        for x, y in self.train_loader.iterate(indices, epoch=self.epoch):
+        t = self.cfg.train
+        indices = (self.head_plan or self.plan).epoch_indices(self.epoch)
+        mixes = torch.Generator().manual_seed(t.seed * 7919 + self.epoch)  # mixup draws: one stream per epoch
+        self.optimizer.zero_grad(set_to_none=True)
+        for batch, (x, y) in enumerate(self.train_loader.iterate(indices, epoch=self.epoch)):
             if self.first_batch_ts is None:
                 self.first_batch_ts = time.time()
-            loss = self._step(x, y)
+            share, ends_step = accumulation_share(batch, len(indices), t.batch_size, t.accumulate_steps)
+            loss = self._backward(x, y, share, mixes)
+            if ends_step:
+                self._optimizer_step()
             if self.step_hook is not None:
                 loss = self.step_hook(self, loss)
             loss_sum += loss.detach() * y.shape[0]
             seen += y.shape[0]
         return float(loss_sum.item()) / max(seen, 1), seen
 
-    def _step(self, x: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def _backward(self, x: torch.Tensor, y: torch.Tensor, share: float, mixes: torch.Generator) -> torch.Tensor:
+        """Add this batch's gradient, weighted by its share of the optimizer step; return its mean loss."""
+        target: torch.Tensor = y
+        if mixing_enabled(self.cfg.train):
+            x, target = mix_batch(x, y, self.num_classes, self.cfg.train, mixes)
         with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
             logits = self.model(x)
-        loss = F.cross_entropy(logits.float(), y, weight=self.loss_weight,
-                               label_smoothing=self.cfg.train.label_smoothing)
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+        loss = adjusted_cross_entropy(logits.float(), target, self.loss_offset, self.loss_weight,
+                                      self.cfg.train.label_smoothing)
+        self.scaler.scale(loss * share).backward()
+        return loss
+
+    def _optimizer_step(self) -> None:
         if self.cfg.train.grad_clip is not None:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_([p for g in self.optimizer.param_groups for p in g["params"]],
                                            self.cfg.train.grad_clip)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        self.optimizer.zero_grad(set_to_none=True)
         self.scheduler.step()
-        return loss
+        self.optimizer_steps += 1
+        if self.ema is not None:
+            self.ema.update(self.model, step=self.optimizer_steps)
+
+    def _train_mode(self) -> None:
+        """Training mode; while cRT re-trains the head, the frozen layers keep their batch-norm statistics."""
+        self.model.train()
+        if self.retraining_head:
+            for module in (self.model.edgenet, self.model.backbone):
+                if module is not None:
+                    module.eval()
+
+    def _start_head_retraining(self) -> None:
+        """cRT (Kang et al., 2020): a fresh head, the rest frozen, a fresh optimizer and schedule, balanced draws."""
+        retrain_head_only(self.model)
+        self.head_plan = self.plan.head_retrain_plan()
+        head_train = replace(self.cfg.train, epochs=self.head_epochs, warmup_epochs=0.0)
+        self.optimizer = build_optimizer(param_groups(self.model, head_train.weight_decay), head_train)
+        self.scheduler = build_scheduler(self.optimizer, head_train, self.steps_per_epoch)
+        if self.ema is not None:
+            self.ema.set(self.model)
+        self.retraining_head = True
+        log.info("cRT: re-training only the head for the last %d epochs on a class-balanced sampler", self.head_epochs)
 
     # ---- measuring ------------------------------------------------------------------------------
 
@@ -228,15 +291,34 @@ class Trainer:
         return {TRAIN_LOSS: train_loss, TRAIN_ACC: summary_metrics(train_cm)["acc"],
                 **{_VAL_NAMES[k]: v for k, v in val.items()}}
 
+    @property
+    def evaluated_model(self) -> nn.Module:
+        """The network that measurements use and a checkpoint's `ema` holds: the weight average when on."""
+        return self.ema.module if self.ema is not None else self.model
+
+    def deployable_model(self) -> nn.Module:
+        """A copy of `evaluated_model` that predicts as measured: post-hoc logit adjustment is folded into the
+        head's bias (exact). Flip TTA is not: a shipped model predicts on one view."""
+        model = copy.deepcopy(self.evaluated_model).eval()
+        if self.eval_offset is not None:
+            with torch.no_grad():
+                model.head.bias.add_(self.eval_offset.to(model.head.bias.dtype))
+        return model
+
     @torch.no_grad()
     def _measure(self, split: str, indices: Optional[np.ndarray] = None) -> tuple[float, torch.Tensor]:
-        """Mean cross-entropy (unweighted, unsmoothed) and confusion matrix, eval mode, no augmentation."""
-        self.model.eval()
+        """Mean cross-entropy (unweighted, unsmoothed) and confusion matrix, eval mode, no augmentation.
+
+        Logits are those of `evaluated_model`, flip-averaged under `train.tta`, post-hoc adjusted if planned.
+        """
+        model = self.evaluated_model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         cm = torch.zeros((self.num_classes, self.num_classes), dtype=torch.int64, device=self.device)
         for x, y in self.eval_loaders[split].iterate(indices):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
-                logits = self.model(x).float()
+                logits = tta_logits(model, x, self.cfg.train.tta)
+            if self.eval_offset is not None:
+                logits = logits + self.eval_offset
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
             cm += confusion_matrix(y, logits.argmax(dim=1), self.num_classes)
         cm = cm.cpu()
@@ -281,6 +363,7 @@ class Trainer:
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "status": self.status, "history": self.history, "rng": ckpt.rng_state(),
             "val_confusion": self._val_confusion, "classes": list(self.data.classes),
+            "ema": None if self.ema is None else self.ema.module.state_dict(), "optimizer_steps": self.optimizer_steps,
         })
 
     def load_checkpoint(self, directory: str) -> None:
@@ -288,7 +371,12 @@ class Trainer:
         state = ckpt.load(directory, map_location="cpu")
         if state["classes"] != list(self.data.classes):
             raise ValueError(f"{directory}: checkpoint classes {state['classes']} differ from the data's {list(self.data.classes)}")
+        if self.head_epochs and state["epoch"] > self.cfg.train.epochs - self.head_epochs:
+            self._start_head_retraining()  # the saved optimizer and schedule are the head's
         self.model.load_state_dict(state["model"])
+        if self.ema is not None and state.get("ema") is not None:
+            self.ema.module.load_state_dict(state["ema"])
+        self.optimizer_steps = state.get("optimizer_steps", 0)
         self.optimizer.load_state_dict(state["optimizer"])
         self.scheduler.load_state_dict(state["scheduler"])
         self.scaler.load_state_dict(state["scaler"])

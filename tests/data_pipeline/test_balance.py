@@ -6,7 +6,7 @@ import pytest
 
 from core.schema import ConfigError
 from data_pipeline.balance import STRATEGIES, effective_number_weights, plan_balance
-from data_pipeline.config import BalanceConfig
+from data_pipeline.config import BalanceConfig, BalanceStrategy
 
 LABELS = np.repeat(np.arange(4), [40, 10, 4, 0 + 6])  # counts 40, 10, 4, 6 -> median 8
 
@@ -21,6 +21,10 @@ def _epoch_counts(plan, epoch=0):
     ("oversample", [40, 10, 8, 8]),
     ("undersample", [8, 8, 4, 6]),
     ("hybrid", [8, 8, 8, 8]),
+    ("logit_adjusted", [40, 10, 4, 6]),
+    ("logit_adjusted_posthoc", [40, 10, 4, 6]),
+    ("balanced_softmax", [40, 10, 4, 6]),
+    ("crt", [40, 10, 4, 6]),
 ])
 def test_epoch_counts_per_strategy(strategy, expected):
     plan = plan_balance(LABELS, 4, BalanceConfig(strategy, "median"), seed=0)
@@ -65,3 +69,25 @@ def test_unknown_strategy_lists_valid_names():
     with pytest.raises(ConfigError) as err:
         plan_balance(LABELS, 4, BalanceConfig("smote"), seed=0)
     assert all(name in str(err.value) for name in STRATEGIES)
+
+
+@pytest.mark.parametrize("strategy, adjustment, tau, head_epochs", [
+    ("none", "none", 0.0, 0),
+    ("logit_adjusted", "loss", 1.5, 0),
+    ("logit_adjusted_posthoc", "posthoc", 1.5, 0),
+    ("balanced_softmax", "loss", 1.0, 0),  # balanced softmax is the logit-adjusted loss at tau 1
+    ("crt", "none", 0.0, 3),
+])
+def test_loss_side_plans_tell_the_trainer_what_to_do(strategy, adjustment, tau, head_epochs):
+    plan = plan_balance(LABELS, 4, BalanceConfig(strategy, tau=1.5, crt_epochs=3), seed=0)
+    assert (plan.logit_adjustment, plan.tau, plan.head_retrain_epochs) == (adjustment, tau, head_epochs)
+    assert np.allclose(plan.priors, np.array([40, 10, 4, 6]) / 60)
+
+
+def test_crt_head_retraining_draws_classes_equally():
+    plan = plan_balance(LABELS, 4, BalanceConfig("crt"), seed=0).head_retrain_plan()
+    assert np.allclose(plan.counts_per_epoch(), 15.0) and plan.labels is not None
+
+
+def test_the_config_names_exactly_the_registered_strategies():
+    assert set(BalanceStrategy.__args__) == set(STRATEGIES)

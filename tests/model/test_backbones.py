@@ -100,3 +100,16 @@ def test_real_swin_presets_pass_the_window_check():
         _check_swin_windows(preset.timm_name, {**preset.kwargs, "img_size": size})
     with pytest.raises(ConfigError):
         _check_swin_windows(PRESETS["swinv2"].timm_name, {"img_size": 224})
+
+
+def test_drop_path_rate_reaches_the_backbone_blocks():
+    backbone, _ = create_backbone(ModelConfig(backbone="test_vit", image_size=32, drop_path_rate=0.2))
+    rates = [m.drop_prob for m in backbone.modules() if type(m).__name__ == "DropPath"]
+    assert rates and max(rates) == pytest.approx(0.2)
+    plain, _ = create_backbone(ModelConfig(backbone="test_vit", image_size=32))
+    assert not [m for m in plain.modules() if type(m).__name__ == "DropPath"]
+
+
+def test_drop_path_on_a_backbone_without_it_is_a_config_error():
+    with pytest.raises(ConfigError, match="model.drop_path_rate.*vgg11 has no drop path"):
+        create_backbone(ModelConfig(backbone="vgg11", drop_path_rate=0.1))

@@ -51,6 +51,29 @@ def test_trains_well_above_chance(clothing_root, session_tmp, tmp_path):
     assert len(proc.stdout.strip().splitlines()) >= len(rows)
 
 
+RECIPE_ON = ["train.ema_decay=0.99", "train.mixup_alpha=0.2", "train.cutmix_alpha=1.0", "train.label_smoothing=0.1",
+             "train.accumulate_steps=2", "train.tta=flip", "model.drop_path_rate=0.1", "data.augment.trivial_augment=true",
+             "data.augment.random_erasing=0.25", "data.balance.strategy=crt", "data.balance.crt_epochs=1"]
+
+
+def test_the_whole_recipe_runs_from_the_command_line(clothing_root, session_tmp, tmp_path):
+    """The recipe's options and cRT on at once, on a tiny model and 8 photos a class: the CLI accepts them
+    all, trains both phases and writes the averaged weights into the checkpoint."""
+    import torch
+
+    out = tmp_path / "run"
+    sets = [f"data.cache_dir={session_tmp / 'recipe_cache'}", "data.max_per_class=8", "data.image_size=32",
+            "model.backbone=test_vit", "model.image_size=32", "train.epochs=2", "train.batch_size=16", *RECIPE_ON]
+    proc = run_cli("-m", "model.train", "--config", str(CONFIG), "--data", str(clothing_root), "--out", str(out),
+                   "--threads", "1", *[arg for s in sets for arg in ("--set", s)])
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    rows = list(csv.DictReader((out / "metrics.csv").open()))
+    assert [r["status"] for r in rows] == ["running", "completed"]
+    assert load_yaml(out / "config.yaml")["data"]["balance"]["strategy"] == "crt"
+    state = torch.load(out / "checkpoint.pt", map_location="cpu", weights_only=False)
+    assert state["ema"] is not None and state["optimizer_steps"] > 0
+
+
 def test_model_package_never_imports_ray_or_optuna():
     code = ("import sys, model.train, model.trainer, model.classifier, model.optim, model.metrics; "
             "bad = [m for m in ('ray', 'optuna') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")

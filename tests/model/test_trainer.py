@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from core.names import EPOCH_METRICS
-from data_pipeline.config import BalanceConfig, DataConfig
+from data_pipeline.config import AugmentConfig, BalanceConfig, DataConfig
 from model.config import EdgeNetConfig, ModelConfig, RunConfig, TrainConfig
 from model.trainer import FitResult, Trainer
 
@@ -118,3 +118,80 @@ def test_channels_last_applies_on_cpu_too(small_cache, channels_last):
     assert x.is_contiguous(memory_format=fmt)
     assert channels_last or not x.is_contiguous(memory_format=torch.channels_last)
     assert trainer.fit().status == "completed"
+
+
+def _plain(epochs=1, **train):
+    """test_vit with nothing random in a step: no crop, flip, jitter, dropout or EdgeNet."""
+    data = DataConfig(augment=AugmentConfig(scale_min=1.0, hflip=False, color_jitter=0.0))
+    return _cfg(epochs=epochs, data=data, model=ModelConfig(backbone="test_vit", image_size=32), **train)
+
+
+def test_accumulating_two_batches_equals_one_twice_as_big(small_cache):
+    big = Trainer(_plain(batch_size=32), small_cache)
+    accumulated = Trainer(_plain(batch_size=16, accumulate_steps=2), small_cache)
+    assert big.steps_per_epoch == accumulated.steps_per_epoch
+    big.fit()
+    accumulated.fit()
+    assert big.optimizer_steps == accumulated.optimizer_steps == big.steps_per_epoch
+    for (name, a), b in zip(big.model.state_dict().items(), accumulated.model.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5), name
+
+
+RECIPE = dict(ema_decay=0.99, mixup_alpha=0.2, cutmix_alpha=1.0, label_smoothing=0.1, tta="flip", accumulate_steps=2)
+STRONG = DataConfig(augment=AugmentConfig(trivial_augment=True, random_erasing=0.25), train_fraction=0.5,
+                    balance=BalanceConfig(strategy="crt", crt_epochs=2))
+
+
+def _snapshot(trainer, into):
+    into.update({k: v.clone() for k, v in trainer.model.state_dict().items()})
+
+
+def test_crt_retrains_only_a_fresh_head_on_balanced_draws_in_the_last_epochs(small_cache):
+    trainer = Trainer(_cfg(epochs=3, data=STRONG, **RECIPE), small_cache)
+    assert trainer.head_epochs == 2
+    after_first = {}
+    trainer.fit(on_epoch=lambda m: _snapshot(trainer, after_first) if m["epoch"] == 1 else None)
+    assert trainer.retraining_head and trainer.status == "completed"
+    trained = [n for n, p in trainer.model.named_parameters() if p.requires_grad]
+    assert trained == ["head.weight", "head.bias"]
+    assert {id(p) for g in trainer.optimizer.param_groups for p in g["params"]} == \
+        {id(p) for p in trainer.model.head.parameters()}
+    for name, value in trainer.model.state_dict().items():
+        assert torch.equal(value, after_first[name]) != name.startswith("head."), name  # only the head moved
+    assert trainer.head_plan.counts_per_epoch().std() < 1e-9
+    assert trainer.evaluated_model is trainer.ema.module
+    assert not torch.equal(trainer.ema.module.head.weight, trainer.model.head.weight)
+
+
+def test_recipe_continuation_is_exact_with_ema_mixup_and_crt(small_cache, tmp_path):
+    cfg = _cfg(epochs=3, data=STRONG, model=ModelConfig(backbone="test_vit", image_size=32, drop_path_rate=0.1),
+               **RECIPE)
+    first = Trainer(cfg, small_cache)
+    first.fit(on_epoch=lambda m: first.save_checkpoint(str(tmp_path)) if m["epoch"] == 2 else None)
+    resumed = Trainer(cfg, small_cache)
+    resumed.load_checkpoint(str(tmp_path))
+    assert resumed.retraining_head and resumed.optimizer_steps == first.optimizer_steps * 2 // 3
+    resumed.fit()
+    assert [h["val_loss"] for h in first.history] == [h["val_loss"] for h in resumed.history]
+    for (name, a), b in zip(first.evaluated_model.state_dict().items(), resumed.evaluated_model.state_dict().values()):
+        assert torch.equal(a, b), name
+
+
+@pytest.mark.parametrize("strategy", ["logit_adjusted", "logit_adjusted_posthoc", "balanced_softmax"])
+def test_logit_adjusting_strategies_train_and_measure(small_cache, strategy):
+    trainer = Trainer(_cfg(epochs=1, data=DataConfig(balance=BalanceConfig(strategy=strategy, tau=1.0))), small_cache)
+    assert (trainer.loss_offset is None) == (strategy == "logit_adjusted_posthoc") != (trainer.eval_offset is None)
+    result = trainer.fit()
+    assert result.status == "completed" and math.isfinite(result.history[-1]["val_loss"])
+
+
+def test_the_deployable_model_predicts_as_measured_with_posthoc_adjustment_folded_in(small_cache):
+    data = DataConfig(balance=BalanceConfig(strategy="logit_adjusted_posthoc", tau=1.0))
+    trainer = Trainer(_cfg(epochs=1, data=data, ema_decay=0.9), small_cache)
+    trainer.fit()
+    x, _ = next(iter(trainer.eval_loaders["validation"].iterate()))
+    with torch.no_grad():
+        measured = trainer.evaluated_model.eval()(x) + trainer.eval_offset
+        shipped = trainer.deployable_model()(x)
+    assert torch.allclose(shipped, measured, atol=1e-5)
+    assert not torch.equal(trainer.deployable_model().head.bias, trainer.model.head.bias)

@@ -66,3 +66,12 @@ def test_study_runs_every_cell_then_skips_finished_ones(tmp_path, session_tmp, c
     assert (tmp_path / "study" / "summary" / "report" / "report.html").is_file()
     again = run_study(Study.load(path), seeds=[0])  # no Ray needed: every cell is finished
     assert capsys.readouterr().out.count("finished before, skipped") == 2 and len(again) == 2
+
+
+def test_the_shipped_imbalance_study_compares_every_balancing_family():
+    study = Study.load(str(ROOT / "configs" / "study" / "imbalance.yaml"))
+    strategies = study.grid["data.balance.strategy"]
+    assert strategies[0] == "none"
+    assert {"logit_adjusted", "logit_adjusted_posthoc", "balanced_softmax", "crt"} <= set(strategies)
+    configs = study.configs([0])  # every cell's config validates
+    assert len(configs) == 14 and all(cfg.run_config.data.balance.crt_epochs == 1 for _, _, cfg in configs)
