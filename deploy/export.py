@@ -71,7 +71,7 @@ def export_experiment(experiment: str, out: str, *, trial: Optional[str] = None,
         trainer, source, metrics = _retrained(c, row, data, device)
     else:
         trainer, source, metrics = _from_checkpoint(c, row, data, device)
-    model = cpu_model(trainer.model)
+    model = cpu_model(trainer.deployable_model())  # the weight average, post-hoc adjustment folded in: as measured
     meta = {"source": source, "metrics": metrics, "created_at": _now(), "versions": _versions()}
     write_package(out_dir, model, trainer.cfg, data.classes, meta)
     info = {**_read_meta(out_dir), "exports": export_and_check(model, check_batch(data, model), out_dir, formats)}
