@@ -189,17 +189,6 @@ def test_data_pipeline_never_imports_ray_or_optuna():
     assert out.stdout.strip() == "[]", out.stderr
 
 
-@pytest.fixture
-def tiny_disk(tmp_path):
-    """A 192 KiB tmpfs: a disk that fills up during the build (needs root to mount; skipped elsewhere)."""
-    mount = tmp_path / "tiny-disk"
-    mount.mkdir()
-    if os.geteuid() != 0 or os.system(f"mount -t tmpfs -o size=192k tmpfs {mount} 2>/dev/null") != 0:
-        pytest.skip("mounting a small tmpfs needs root")
-    yield mount
-    os.system(f"umount {mount}")
-
-
 def test_full_cache_disk_is_one_line_and_leaves_no_staging_files(tmp_path, tiny_disk):
     """Decoding into a sparse memory map on a disk that fills up killed the process with SIGBUS; the
     staging file is allocated up front, so a full disk is one line (exit 2) and the build folder goes."""
