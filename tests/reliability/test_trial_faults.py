@@ -74,3 +74,19 @@ def test_watchdog_reports_once_past_the_limit_and_never_after_training_ends(monk
         assert reported == []
     thread.join(5)
     assert reported == [{STATUS: TIMED_OUT}]
+
+
+def test_watchdog_fires_even_when_the_hang_is_inside_an_epochs_report():
+    """A checkpoint upload to a stuck mount hangs inside the epoch's report, which holds the reporting lock
+    forever: after its grace period the watchdog reports without the lock, so the trial still ends at its limit."""
+    import search.trainable as trainable
+
+    reported = []
+    lock, done = threading.Lock(), threading.Event()
+    lock.acquire()  # the stuck report: never released
+    started = time.monotonic()
+    thread = trainable.start_watchdog(0.1, lambda: {STATUS: TIMED_OUT}, lock, done, report=reported.append,
+                                      grace_s=0.3)
+    thread.join(10)
+    assert reported == [{STATUS: TIMED_OUT}] and not thread.is_alive()
+    assert 0.4 <= time.monotonic() - started < 10
