@@ -47,7 +47,7 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
         run,
         open_cache(cache_path),
         device="cpu" if gpu == 0 else None,
-        memory_fraction=gpu if 0 < gpu < 1 else None,
+        memory_fraction=memory_fraction(gpu),
     )
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -68,6 +68,12 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
         trainer.fit(on_epoch=report)
     finally:
         finished.set()
+
+
+def memory_fraction(gpu: float) -> Optional[float]:
+    """The share of its GPU's memory a trial may take: its fractional `resources.gpu` (Ray's fractions are
+    logical only, so the trainer caps CUDA memory to it); None for a whole GPU or the CPU."""
+    return gpu if 0 < gpu < 1 else None
 
 
 REPORT_GRACE_S = 30.0
