@@ -10,14 +10,17 @@ import subprocess
 import sys
 import time
 
+import optuna
 import pytest
+from optuna.trial import TrialState
 
 from core.layout import EPOCHS_FILE, REPORT_DIR, STATUS_FILE, STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
-from core.storage import open_experiment
+from core.storage import drop_local_copy, open_experiment
 from core.uri import join
 from data_pipeline.cache import MIRROR_ENV
 from results.collect import collect
 from search.experiment import Experiment
+from search.searcher import open_study_storage
 from tests.conftest import ROOT, run_cli
 from tests.s3 import wait_for
 
@@ -77,4 +80,15 @@ def test_sweep_on_s3_rides_out_a_store_restart_and_resumes_from_s3_alone(s3_serv
         rows = collected.epochs[collected.epochs.trial_id == trial_id]
         assert list(rows["epoch"]) == list(range(1, planned[trial_id] + 1)), rows  # results: one row per epoch
     assert store.exists(EPOCHS_FILE) and store.exists(REPORT_DIR, "report.html")
+    # The searcher's state after the kill: one Optuna trial per Ray trial, each told its end once.
+    journal, temporary = store.local_copy(STUDY_FILE)
+    try:
+        study = optuna.load_study(study_name=name, storage=open_study_storage(journal.parent))
+        trials = study.get_trials(deepcopy=False)
+    finally:
+        drop_local_copy(journal, temporary)
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3, [(t.number, t.state) for t in trials]
+    assert {t.user_attrs.get("ray_trial_id") for t in trials} == set(status)
+    last = {row["trial_id"]: row["val_f1"] for row in map(json.loads, store.read_text(EPOCHS_FILE).splitlines())}
+    assert {t.user_attrs["ray_trial_id"]: t.value for t in trials} == pytest.approx(last)  # its last report
     assert "report:" in resumed.stdout and "s3://sweeps/edgetune/s3run/report/" in resumed.stdout
