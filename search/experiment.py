@@ -7,6 +7,7 @@ import functools
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Optional
@@ -103,6 +104,14 @@ class Experiment:
             filesystem, root = self.filesystem()
             return filesystem.get_file_info(root).type != pafs.FileType.NotFound
         return self.path.exists() and any(self.path.iterdir())
+
+    def drop_stale_mirror(self) -> None:
+        """For a new sweep at a URI: remove the driver's local mirror left by an earlier sweep of the same
+        location whose stored copy is gone; its study journal would otherwise merge into the new study."""
+        if self.remote and self.path.exists() and MIRROR_ROOT in self.path.parents:
+            logger.warning("warning: removing %s, a stale local copy of an earlier sweep at %s", self.path,
+                           without_query(self.location))
+            shutil.rmtree(self.path)
 
     def filesystem(self) -> tuple[pafs.FileSystem, str]:
         """The experiment's filesystem and its folder on it."""

@@ -123,6 +123,7 @@ def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Exper
     if experiment.exists():  # two sweeps in one experiment merge their studies, and Ray restores neither
         raise ConfigError("--name", name, f"is an experiment that already exists in {without_query(cfg.storage.path)}: "
                           "pass --resume to continue it, or choose another --name")
+    experiment.drop_stale_mirror()
     return cfg, experiment
 
 
