@@ -8,9 +8,11 @@ which is how Ray hands the filesystem to every trial on every node (pyarrow's ow
 """
 from __future__ import annotations
 
-from urllib.parse import urlsplit, urlunsplit
+from urllib.parse import parse_qsl, urlsplit, urlunsplit
 
 import pyarrow.fs as pafs
+
+from core.schema import ConfigError
 
 S3_ATTEMPTS = 10
 """Attempts per S3 request (AWS standard retry, backoff doubling up to 20 s: about 70 s before giving up)."""
@@ -29,8 +31,33 @@ def join(location: str, *parts: str) -> str:
 
 
 def without_query(location: str) -> str:
-    """The location for messages and listings: the URI without its connection options."""
-    return urlunsplit(urlsplit(location)._replace(query="")) if is_uri(location) else str(location)
+    """The location for messages, listings, files and folder names: the URI without its connection options
+    and without any credentials (`s3://KEY:SECRET@bucket/x` -> `s3://bucket/x`)."""
+    if not is_uri(location):
+        return str(location)
+    split = urlsplit(location)
+    return urlunsplit(split._replace(netloc=split.netloc.rpartition("@")[2], query=""))
+
+
+CREDENTIAL_OPTIONS = ("access_key", "secret_key", "session_token")
+"""Query options pyarrow reads as credentials."""
+
+
+def has_credentials(location: str) -> bool:
+    """True when a URI carries credentials (user info, or an access/secret key or token in its query)."""
+    if not is_uri(location):
+        return False
+    split = urlsplit(location)
+    return "@" in split.netloc or any(name in CREDENTIAL_OPTIONS for name, _ in parse_qsl(split.query))
+
+
+def check_no_credentials(field: str, location: str) -> None:
+    """Refuse a URI that carries credentials: it would be written into sweep.yaml, sweep.json, trial configs,
+    reports and packages. Credentials come from the environment (AWS_ACCESS_KEY_ID, ..., or a profile)."""
+    if has_credentials(location):
+        raise ConfigError(field, without_query(location), "carries credentials (user info or an access_key/"
+                          "secret_key/session_token option), which would be written into the experiment's files: "
+                          "remove them and set AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY (or a profile) instead")
 
 
 def open_location(location: str, attempts: int = S3_ATTEMPTS) -> tuple[pafs.FileSystem, str]:

@@ -17,6 +17,7 @@ memory-map the Arrow files and get zero-copy, read-only numpy views.
 from __future__ import annotations
 
 import dataclasses
+import errno
 import hashlib
 import json
 import logging
@@ -130,14 +131,19 @@ def prepare_cache(cfg: DataConfig, *, progress: bool = True, workers: int | None
             return data
         log.warning("cache %s does not match its manifest (%s): not trusted, rebuilding it", without_query(data.path), problem)
         store.discard(key, Path(data.local_dir or data.path))
-    tmp = store.build_dir(key)
     try:
-        report = _build(listing, cfg, key, tmp, progress=progress, workers=workers)
-        report["cache_path"] = store.key_path(key)
-        atomic.write_json(tmp / "report.json", report, indent=1)
-        local = store.publish(tmp, key)
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+        tmp = store.build_dir(key)
+        try:
+            report = _build(listing, cfg, key, tmp, progress=progress, workers=workers)
+            report["cache_path"] = store.key_path(key)
+            atomic.write_json(tmp / "report.json", report, indent=1)
+            local = store.publish(tmp, key)
+        finally:
+            shutil.rmtree(tmp, ignore_errors=True)
+    except OSError as err:  # a full or read-only cache disk: one line, and no staging folder left behind
+        reason = err.strerror or str(err).splitlines()[0]
+        raise DataError(f"data.cache_dir {without_query(cfg.cache_dir)} cannot hold the cache ({reason}): free "
+                        "space there or choose another data.cache_dir") from None
     store.write_last_report(_read_json(Path(local) / "report.json"))
     log.info("cache built: %s", without_query(store.key_path(key)))
     return dataclasses.replace(open_cache(store.key_path(key)), hit=False)
@@ -195,8 +201,7 @@ def _build(listing: SourceListing, cfg: DataConfig, key: str, out: Path, *, prog
     records, dropped = _filter_labels(listing, cfg)
     records = sorted(_cap_before_decode(records, cfg, listing.kind), key=_record_order)
     size = cfg.image_size
-    staging = np.lib.format.open_memmap(out / ".staging.npy", mode="w+", dtype=np.uint8,
-                                        shape=(max(len(records), 1), size, size, 3))
+    staging = allocated_memmap(out / ".staging.npy", (max(len(records), 1), size, size, 3))
     start = time.perf_counter()
     keep, excluded = _decode_into(staging, records, listing, cfg, progress=progress, workers=workers)
     decode_s = time.perf_counter() - start
@@ -220,6 +225,28 @@ def _build(listing: SourceListing, cfg: DataConfig, key: str, out: Path, *, prog
                 "digests": {f"{s}.arrow": _digest(out / f"{s}.arrow") for s in SPLITS}}
     atomic.write_json(out / "manifest.json", manifest, indent=1)
     return _report(listing, cfg, key, classes, counts, excluded, dropped, len(records), decode_s, workers, out)
+
+
+def allocated_memmap(path: Path, shape: tuple[int, ...]) -> np.memmap:
+    """A uint8 .npy memory map whose blocks are allocated on disk before anything is written to it.
+
+    `open_memmap` makes a sparse file: on a disk that fills up, the page that finds no block kills the
+    process with SIGBUS. Allocated up front, a full disk is an OSError (ENOSPC) here instead.
+    """
+    sparse = np.lib.format.open_memmap(path, mode="w+", dtype=np.uint8, shape=shape)
+    body, size = sparse.offset, os.path.getsize(path)
+    del sparse
+    with open(path, "r+b") as f:
+        try:
+            os.posix_fallocate(f.fileno(), 0, size)
+        except OSError as err:
+            if err.errno not in (errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL):
+                path.unlink(missing_ok=True)
+                raise
+            f.seek(body)  # a filesystem without fallocate: the same blocks, written as zeros
+            for start in range(body, size, 1 << 24):
+                f.write(bytes(min(1 << 24, size - start)))
+    return np.lib.format.open_memmap(path, mode="r+")
 
 
 def _record_order(rec: Record):
@@ -328,7 +355,7 @@ def _write_split(path: Path, gather_file: Path, staging: np.ndarray, rows: np.nd
     """One record batch per file, so readers can view all images as one contiguous array."""
     n, row_bytes = len(rows), size * size * 3
     if n:
-        gathered = np.lib.format.open_memmap(gather_file, mode="w+", dtype=np.uint8, shape=(n, size, size, 3))
+        gathered = allocated_memmap(gather_file, (n, size, size, 3))
         for a in range(0, n, 1024):  # chunks keep resident memory flat for large splits
             gathered[a:a + 1024] = staging[rows[a:a + 1024]]
         buf = pa.py_buffer(gathered)

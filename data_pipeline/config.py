@@ -5,6 +5,7 @@ from dataclasses import dataclass, field
 from typing import Literal, Optional, Union
 
 from core.schema import check
+from core.uri import check_no_credentials
 
 BalanceStrategy = Literal["none", "oversample", "undersample", "hybrid", "weighted_sampler", "class_weighted_loss",
                           "logit_adjusted", "logit_adjusted_posthoc", "balanced_softmax", "crt"]
@@ -101,5 +102,6 @@ class DataConfig:
         check(self.min_image_side >= 1, "min_image_side", self.min_image_side, "must be >= 1")
         check(self.max_image_pixels >= 1, "max_image_pixels", self.max_image_pixels, "must be >= 1")
         check(0.0 < self.train_fraction <= 1.0, "train_fraction", self.train_fraction, "must be in (0, 1]")
+        check_no_credentials("cache_dir", self.cache_dir)
         if self.max_per_class is not None:
             check(self.max_per_class >= 1, "max_per_class", self.max_per_class, "must be >= 1 or null")

@@ -21,6 +21,7 @@ from core.cli import command
 from core.names import EPOCH, EPOCH_METRICS, LR, STATUS
 from core.schema import dump_yaml, parse_assignment
 from model.config import RunConfig, load_run_config
+from model.device import resolve_device
 
 PRINTED = (EPOCH, STATUS, LR, *EPOCH_METRICS, "images_per_s")
 
@@ -95,7 +96,9 @@ def main(argv: list[str] | None = None) -> int:
                         format="%(levelname)s %(name)s: %(message)s")
     if args.threads:
         torch.set_num_threads(args.threads)
-    status = run(load_config(args), Path(args.out), evaluate_test=args.test)
+    cfg = load_config(args)
+    resolve_device(cfg.train.device)  # a device this machine lacks is refused before the data is prepared
+    status = run(cfg, Path(args.out), evaluate_test=args.test)
     return 0 if status == "completed" else 1
 
 

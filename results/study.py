@@ -6,7 +6,7 @@ import warnings
 from typing import Any, Optional
 
 from core.layout import STUDY_FILE
-from core.storage import drop_local_copy, open_experiment
+from core.storage import ExperimentError, drop_local_copy, open_experiment
 from results.collect import Collected
 
 log = logging.getLogger(__name__)
@@ -23,7 +23,12 @@ def load_study(collected: Collected) -> Optional[Any]:
         return None
     path, temporary = store.local_copy(STUDY_FILE)
     try:
-        storage = JournalStorage(JournalFileBackend(str(path)))
+        try:
+            storage = JournalStorage(JournalFileBackend(str(path)))
+        except (ValueError, KeyError, TypeError) as err:  # json.JSONDecodeError is a ValueError
+            raise ExperimentError(f"{store.shown}/{STUDY_FILE}: the Optuna study cannot be read ({type(err).__name__}: "
+                                  f"{str(err).splitlines()[0][:200] if str(err) else 'broken journal'}): restore it "
+                                  "from a copy, or move it away to report without the study") from None
         names = optuna.get_all_study_names(storage)
         name = collected.name if collected.name in names else (names[0] if len(names) == 1 else None)
         if name is None:

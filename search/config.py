@@ -10,6 +10,7 @@ from typing import Any, Literal, Mapping, Optional, Union
 
 from core.names import EPOCH_METRICS, MODE_OF
 from core.schema import ConfigError, check, from_mapping, load_yaml, with_overrides
+from core.uri import check_no_credentials
 from data_pipeline.config import DataConfig
 from model.config import ModelConfig, RunConfig, TrainConfig
 
@@ -175,6 +176,9 @@ class StorageConfig:
     shared: bool = False
     """True when `path` (and data.cache_dir) is a filesystem every node mounts (NFS); on a multi-node
     cluster a local path is refused otherwise, since Ray no longer syncs results to the head node."""
+
+    def __post_init__(self) -> None:
+        check_no_credentials("path", self.path)
 
 
 @dataclass(frozen=True, kw_only=True)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import json
 import logging
 import os
+import shutil
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
-from typing import Optional
+from typing import Any, Callable, Optional
 from urllib.parse import urlsplit
 
 import pyarrow.fs as pafs
@@ -17,7 +19,7 @@ import yaml
 from core import atomic, folders
 from core.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO, TRIAL_CONFIG, folder_name_problem
 from core.schema import ConfigError, to_mapping, with_overrides
-from core.uri import is_uri, join, open_location, without_query
+from core.uri import check_no_credentials, is_uri, join, open_location, without_query
 from data_pipeline.cache import PreparedData
 from model.config import RunConfig
 from search.config import ExperimentConfig, resolve_param
@@ -30,6 +32,38 @@ MIRROR_ROOT = folders.sweep_mirror()
 sweep is found by location, not by this path; search.searcher.StudyFile)."""
 DRIVER_FILES = (SWEEP_CONFIG, SWEEP_INFO, STUDY_FILE)
 """The sweep's own files a resumed driver needs back (Ray brings back its own state and the trial status)."""
+
+
+_write_failures: list[str] = []
+
+
+def guarded_write(what: str, on_failure: Any = None) -> Callable:
+    """For the driver's writes inside Tune (callbacks, searcher): an OSError (a full disk) is recorded and
+    logged, and `on_failure` returned, instead of ending `tuner.fit()` for the whole sweep with a traceback.
+    search.run ends the sweep with one line naming the first failure (`write_failures`)."""
+    def decorate(method: Callable) -> Callable:
+        @functools.wraps(method)
+        def guarded(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return method(*args, **kwargs)
+            except OSError as err:
+                reason = f"{what}: {err.strerror or str(err).splitlines()[0]}"
+                if reason not in _write_failures:
+                    logger.error("error: could not write %s; the sweep stops starting trials", reason)
+                _write_failures.append(reason)
+                return on_failure
+        return guarded
+    return decorate
+
+
+def write_failures() -> tuple[str, ...]:
+    """What the driver could not write in this process so far (first failure first)."""
+    return tuple(dict.fromkeys(_write_failures))
+
+
+def clear_write_failures() -> None:
+    """A new sweep in this process starts with none (search.run, and tests)."""
+    _write_failures.clear()
 
 
 @dataclass(frozen=True)
@@ -46,6 +80,7 @@ class Experiment:
 
     @classmethod
     def create(cls, storage: str, name: str) -> Experiment:
+        check_no_credentials("--storage", storage)
         problem = folder_name_problem(name)
         if problem:
             raise ConfigError("storage.name (--name)", name, problem)
@@ -64,7 +99,22 @@ class Experiment:
         if not self.remote:
             return Path(self.location)
         split = urlsplit(self.location)
-        return MIRROR_ROOT / split.scheme / split.netloc / split.path.strip("/")
+        return MIRROR_ROOT / split.scheme / split.netloc.rpartition("@")[2] / split.path.strip("/")  # never credentials
+
+    def exists(self) -> bool:
+        """True when something is already stored at this experiment's location (or in its local mirror)."""
+        if self.remote:
+            filesystem, root = self.filesystem()
+            return filesystem.get_file_info(root).type != pafs.FileType.NotFound
+        return self.path.exists() and any(self.path.iterdir())
+
+    def drop_stale_mirror(self) -> None:
+        """For a new sweep at a URI: remove the driver's local mirror left by an earlier sweep of the same
+        location whose stored copy is gone; its study journal would otherwise merge into the new study."""
+        if self.remote and self.path.exists() and MIRROR_ROOT in self.path.parents:
+            logger.warning("warning: removing %s, a stale local copy of an earlier sweep at %s", self.path,
+                           without_query(self.location))
+            shutil.rmtree(self.path)
 
     def filesystem(self) -> tuple[pafs.FileSystem, str]:
         """The experiment's filesystem and its folder on it."""

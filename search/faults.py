@@ -6,7 +6,8 @@ set. It holds `;`-separated faults, each `kind:key=value`:
 
     oom:batch_size=128      trials with this batch size raise torch.OutOfMemoryError in their first step
                             (a CUDA OOM on a CPU machine), through the trainer's public `step_hook`
-    hang:batch_size=64      trials with this batch size block in one long call after reporting epoch 1
+    hang:batch_size=64      trials with this batch size block in one long call in their first step, before
+                            any report: only the time-limit watchdog can end them
     fail_once:epoch=1       every trial raises once after reporting this epoch (a marker file in the trial
                             folder makes it once, so the retry from the checkpoint goes through)
 
@@ -48,7 +49,7 @@ def active(environ: Mapping[str, str] = os.environ) -> tuple[Fault, ...]:
 
 
 def arm(trainer: Any, batch_size: int, faults: Optional[tuple[Fault, ...]] = None) -> None:
-    """Seam 1, once the trial's trainer exists: an `oom` fault for this batch size hooks its first step."""
+    """Seam 1, once the trial's trainer exists: an `oom` or `hang` fault for this batch size hooks its first step."""
     faults = active() if faults is None else faults
     if any(f.kind == "oom" and f.at == batch_size for f in faults):
         import torch
@@ -57,11 +58,16 @@ def arm(trainer: Any, batch_size: int, faults: Optional[tuple[Fault, ...]] = Non
             raise torch.OutOfMemoryError(f"CUDA out of memory. Tried to allocate 2.00 GiB (simulated by {ENV})")
 
         trainer.step_hook = out_of_memory
+    if any(f.kind == "hang" and f.at == batch_size for f in faults):
+        def hang(trainer: Any, loss: Any) -> Any:
+            time.sleep(10**6)  # one call blocked in C, as a stuck collective or data read would be
+
+        trainer.step_hook = hang
 
 
 def after_report(metrics: Mapping[str, Any], batch_size: int, trial_dir: str,
                  faults: Optional[tuple[Fault, ...]] = None) -> None:
-    """Seam 2, after each epoch's report: `fail_once` raises once at its epoch, `hang` blocks after epoch 1."""
+    """Seam 2, after each epoch's report: `fail_once` raises once at its epoch."""
     faults = active() if faults is None else faults
     epoch = metrics.get("epoch")
     for fault in faults:
@@ -70,5 +76,3 @@ def after_report(metrics: Mapping[str, Any], batch_size: int, trial_dir: str,
             if not os.path.exists(marker):
                 open(marker, "w").close()
                 raise RuntimeError(f"injected failure after epoch {fault.at} ({ENV})")
-        if fault.kind == "hang" and batch_size == fault.at and epoch == 1:
-            time.sleep(10**6)  # one call blocked in C, as a stuck collective or data read would be

@@ -6,6 +6,7 @@ import os
 from typing import Optional
 
 from core import folders
+from core.errors import UserError
 from core.schema import ConfigError
 
 logger = logging.getLogger(__name__)
@@ -24,14 +25,17 @@ def start_ray(address: Optional[str] = None) -> int:
     import ray
 
     address = address or os.environ.get("RAY_ADDRESS")
-    if address:
-        context = ray.init(address=address, log_to_driver=False)
-        where = f"attached to the Ray cluster at {address}"
-    else:
-        require_token_auth()
-        context = ray.init(include_dashboard=True, dashboard_host=DASHBOARD_HOST, log_to_driver=False)
-        folders.make_token_private()
-        where = "started a local Ray"
+    try:
+        if address:
+            context = ray.init(address=address, log_to_driver=False)
+            where = f"attached to the Ray cluster at {address}"
+        else:
+            require_token_auth()
+            context = ray.init(include_dashboard=True, dashboard_host=DASHBOARD_HOST, log_to_driver=False)
+            folders.make_token_private()
+            where = "started a local Ray"
+    except Exception as err:  # Ray raises ConnectionError, RuntimeError, OSError, ...: all mean "no Ray"
+        raise RayStartError(_start_failure(address, err)) from None
     url = context.dashboard_url or ""
     resources = ray.cluster_resources()
     logger.info("ray: %s (%g CPU, %g GPU)", where, resources.get("CPU", 0), resources.get("GPU", 0))
@@ -39,6 +43,19 @@ def start_ray(address: Optional[str] = None) -> int:
         logger.info("dashboard: http://%s  (token authentication: `ray get-auth-token` prints the token; "
                     "for a remote cluster open it through `ray dashboard CLUSTER.yaml` or an SSH tunnel)", url)
     return sum(1 for node in ray.nodes() if node.get("Alive"))
+
+
+class RayStartError(UserError):
+    """Ray could not be started or reached; `str()` is the one-line message."""
+
+
+def _start_failure(address: Optional[str], err: Exception) -> str:
+    reason = f"{type(err).__name__}: {(str(err).strip().splitlines() or [''])[0][:300]}"
+    if address:
+        return (f"could not attach to the Ray cluster at {address} ({reason}): check --address / $RAY_ADDRESS "
+                "and that the cluster is up (`ray status` on its head node)")
+    return (f"could not start a local Ray ({reason}): check that $RAY_TMPDIR (else /tmp) is a writable folder "
+            "with free space, or attach to a running cluster with --address")
 
 
 def require_token_auth() -> None:

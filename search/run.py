@@ -20,7 +20,7 @@ from core.schema import ConfigError, dump_yaml, parse_assignment, with_overrides
 from core.uri import open_location, without_query
 from data_pipeline.cache import PreparedData, prepare_cache
 from search.config import ExperimentConfig, StorageConfig, load_config, resolve_param
-from search.experiment import Experiment, absolute_paths, write_sweep_info
+from search.experiment import Experiment, absolute_paths, clear_write_failures, write_failures, write_sweep_info
 
 logger = logging.getLogger("search.run")
 
@@ -84,17 +84,31 @@ def cap_epochs(cfg: ExperimentConfig, limit: int, source: str) -> ExperimentConf
     return with_overrides(cfg, overrides, source=source)
 
 
+RESUME_REFUSES = {"--set": "set", "--data": "data", "--num-samples": "num_samples",
+                  "--max-concurrent": "max_concurrent", "--max-epochs": "max_epochs", "--smoke": "smoke"}
+"""Flags that change the config: a resumed sweep runs the config it started with (its sweep.yaml)."""
+
+
+def refuse_changes_on_resume(args: argparse.Namespace) -> None:
+    """`--resume` with a flag that changes the config would silently ignore it: refuse it instead."""
+    given = [flag for flag, attr in RESUME_REFUSES.items() if getattr(args, attr) not in (None, False, [])]
+    if given:
+        raise ConfigError("--resume", rule=f"cannot be combined with {', '.join(given)}: a resumed sweep runs the "
+                          f"config it started with (its {SWEEP_CONFIG}); start a new sweep with another --name instead")
+
+
 def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Experiment]:
     """The validated config of this invocation and where its experiment lives."""
     if args.resume:
+        refuse_changes_on_resume(args)
         experiment = Experiment.locate(args.storage or StorageConfig.path, args.name, args.space)
         cfg = load_config(str(experiment.path / SWEEP_CONFIG))
         return cfg, experiment
     if not args.space:
         raise ConfigError("--space", rule="is required (a sweep config YAML, e.g. configs/demo.yaml)")
     cfg = load_config(args.space, overrides_from_args(args))
-    max_epochs = args.max_epochs or (SMOKE["max_epochs"] if args.smoke else None)
-    if max_epochs:
+    max_epochs = args.max_epochs if args.max_epochs is not None else (SMOKE["max_epochs"] if args.smoke else None)
+    if max_epochs is not None:
         cfg = cap_epochs(cfg, max_epochs, source=args.space)
     cfg = absolute_paths(cfg)
     if not cfg.data.source:
@@ -105,7 +119,12 @@ def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Exper
                           source=args.space)
     check_writable(cfg.storage.path)
     name = cfg.storage.name or f"{Path(args.space).stem}-{dt.datetime.now():%Y%m%d-%H%M%S}"
-    return cfg, Experiment.create(cfg.storage.path, name)
+    experiment = Experiment.create(cfg.storage.path, name)
+    if experiment.exists():  # two sweeps in one experiment merge their studies, and Ray restores neither
+        raise ConfigError("--name", name, f"is an experiment that already exists in {without_query(cfg.storage.path)}: "
+                          "pass --resume to continue it, or choose another --name")
+    experiment.drop_stale_mirror()
+    return cfg, experiment
 
 
 def check_writable(storage_path: str) -> None:
@@ -144,8 +163,24 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 def prepare_data(cfg: ExperimentConfig) -> PreparedData:
     """Prepare (or reuse) the cache before any trial starts; trials only read it."""
     data = prepare_cache(cfg.data, progress=sys.stderr.isatty())
+    check_validation_split(data, cfg.data.source)
     logger.info("data: %s (%s, %d classes)", data.path, "cache hit" if data.hit else "prepared", len(data.classes))
     return data
+
+
+def raise_disk_full(cfg: ExperimentConfig, experiment: Experiment, reason: str) -> None:
+    """The sweep's storage failed mid-sweep (a full disk): one line with how to go on; what was written stays."""
+    raise ConfigError("storage.path", without_query(cfg.storage.path), f"failed during the sweep (could not write "
+                      f"{reason}): free space, then continue with `python -m search.run --resume --storage "
+                      f"{without_query(cfg.storage.path)} --name {experiment.name}`") from None
+
+
+def check_validation_split(data: PreparedData, source: str) -> None:
+    """Every trial is scored on the validation split: refuse an empty one before Ray starts."""
+    if len(data.split("validation")) == 0:
+        raise ConfigError("data", source, "has no validation images (a pre-split tree without a val/ or validation/ "
+                          "folder, or data.val_frac: 0), so every trial would be scored on nothing: add a val/ folder "
+                          "to the tree, or set data.val_frac (e.g. 0.1) for a tree that is not pre-split")
 
 
 def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData, *, resume: bool, report: bool) -> int:
@@ -163,8 +198,14 @@ def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData,
                           f"local copy: {experiment.path})") from None
     write_sweep_info(experiment.path, cfg, data, finished=False)
     experiment.try_upload(SWEEP_INFO)
+    clear_write_failures()
     tuner = build_tuner(cfg, experiment, cache_path=data.path, resume=resume)
-    tuner.fit()  # trials that fail are recorded, not raised: the summary reads how each one ended
+    try:
+        tuner.fit()  # trials that fail are recorded, not raised: the summary reads how each one ended
+    except OSError as err:
+        raise_disk_full(cfg, experiment, err.strerror or str(err).splitlines()[0])
+    if write_failures():
+        raise_disk_full(cfg, experiment, write_failures()[0])
     write_sweep_info(experiment.path, cfg, data, finished=True)
     experiment.try_upload(SWEEP_INFO, STUDY_FILE)
     from search.summary import print_summary

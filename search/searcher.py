@@ -7,6 +7,8 @@ already in the study as intermediate values, which is how TPE ranks pruned trial
 """
 from __future__ import annotations
 
+import logging
+import os
 import warnings
 from pathlib import Path
 from typing import Any, Optional
@@ -14,15 +16,19 @@ from typing import Any, Optional
 import optuna
 from optuna.storages import JournalStorage
 from optuna.storages.journal import JournalFileBackend
+from optuna.storages.journal._file import LOCK_FILE_SUFFIX
 from optuna.trial import TrialState
 from ray.tune.result import TRAINING_ITERATION
+from ray.tune.search import Searcher
 from ray.tune.search.optuna import OptunaSearch
 
 from core.layout import STUDY_FILE
 from core.names import COMPLETED, STATUS
 from search.config import ExperimentConfig, SamplerConfig
-from search.experiment import Experiment
+from search.experiment import Experiment, guarded_write, write_failures
 from search.space import define_by_run
+
+logger = logging.getLogger(__name__)
 
 
 class PruneAwareOptunaSearch(OptunaSearch):
@@ -33,12 +39,20 @@ class PruneAwareOptunaSearch(OptunaSearch):
         self._prune_stopped = prune_stopped
         self._last_step: dict[str, int] = {}
 
+    @guarded_write("the Optuna study (optuna.journal)", on_failure=Searcher.FINISHED)
+    def suggest(self, trial_id: str) -> Optional[dict]:
+        if write_failures():  # the disk is full: no new trial, the running ones end, search.run says why
+            return Searcher.FINISHED
+        return super().suggest(trial_id)
+
+    @guarded_write("the Optuna study (optuna.journal)")
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if self._study_has_finished(trial_id):
             return
         super().on_trial_result(trial_id, result)
         self._last_step[trial_id] = result.get(TRAINING_ITERATION)
 
+    @guarded_write("the Optuna study (optuna.journal)")
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is None or trial_id in self._completed_trials:
@@ -90,6 +104,28 @@ def open_study_storage(experiment_dir: str | Path) -> JournalStorage:
     return JournalStorage(JournalFileBackend(str(Path(experiment_dir) / STUDY_FILE)))
 
 
+def repair_journal(path: Path) -> None:
+    """Repair what a killed driver can leave in its study journal, before the next driver opens it.
+
+    A lock no process holds any more (Optuna would wait out its grace period on every resume), and a last
+    line without its newline (a write cut short: the next append would glue onto it and the study could
+    no longer be read). Only the sweep's one driver writes the journal, so a lock found at open is stale.
+    """
+    lock = Path(f"{path}{LOCK_FILE_SUFFIX}")
+    if lock.is_symlink() or lock.exists():
+        lock.unlink()
+        logger.warning("warning: %s: removed a stale lock left by a killed driver", path)
+    if not path.is_file() or path.stat().st_size == 0:
+        return
+    with open(path, "rb+") as f:
+        f.seek(-1, os.SEEK_END)
+        if f.read(1) == b"\n":
+            return
+        f.seek(0)
+        f.truncate(f.read().rfind(b"\n") + 1)
+    logger.warning("warning: %s: dropped a torn last line left by a killed driver", path)
+
+
 class StudyFile(JournalFileBackend):
     """The study journal of the experiment at `location`, pickled by that location, not by its file path.
 
@@ -102,6 +138,7 @@ class StudyFile(JournalFileBackend):
         self._location = location
         folder = Experiment(location).path
         folder.mkdir(parents=True, exist_ok=True)
+        repair_journal(folder / STUDY_FILE)
         super().__init__(str(folder / STUDY_FILE))
 
     def __reduce__(self) -> tuple:

@@ -159,7 +159,7 @@ def summarise(study: Study, runs: list[tuple[dict, int, Experiment]]) -> str:
     table = []
     for cell in study.cells():
         mine = frame[(frame[keys] == pd.Series(cell)).all(axis=1)]
-        baseline = _baseline(study, cell)
+        baseline = baseline_cell(study, cell)
         base_rows = frame[(frame[keys] == pd.Series(baseline)).all(axis=1)]
         table.append({**cell, "seeds": len(mine),
                       "best val macro-F1": _mean_sd(mine["best_val_f1"]),
@@ -177,10 +177,12 @@ def summarise(study: Study, runs: list[tuple[dict, int, Experiment]]) -> str:
     return markdown
 
 
-def _baseline(study: Study, cell: dict[str, Any]) -> dict[str, Any]:
-    """The cell with the first value of every compared key except the last one (backbones compare apart)."""
+def baseline_cell(study: Study, cell: dict[str, Any]) -> dict[str, Any]:
+    """The cell with the first value of every compared key except the last one (backbones compare apart);
+    a grid of one key compares with its first value (else every cell would be its own baseline)."""
     keys = list(study.grid)
-    return {k: (cell[k] if k == keys[-1] else study.grid[k][0]) for k in keys}
+    apart = keys[-1] if len(keys) > 1 else None
+    return {k: (cell[k] if k == apart else study.grid[k][0]) for k in keys}
 
 
 def _mean_sd(values: Any) -> str:

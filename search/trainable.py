@@ -47,7 +47,7 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
         run,
         open_cache(cache_path),
         device="cpu" if gpu == 0 else None,
-        memory_fraction=gpu if 0 < gpu < 1 else None,
+        memory_fraction=memory_fraction(gpu),
     )
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -70,21 +70,40 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
         finished.set()
 
 
+def memory_fraction(gpu: float) -> Optional[float]:
+    """The share of its GPU's memory a trial may take: its fractional `resources.gpu` (Ray's fractions are
+    logical only, so the trainer caps CUDA memory to it); None for a whole GPU or the CPU."""
+    return gpu if 0 < gpu < 1 else None
+
+
+REPORT_GRACE_S = 30.0
+"""How long the watchdog waits for an epoch's report under way to finish before it reports anyway."""
+
+
 def start_watchdog(limit_s: float, metrics: Callable[[], dict], reporting: threading.Lock,
-                   finished: threading.Event) -> threading.Thread:
+                   finished: threading.Event, report: Optional[Callable[[dict], Any]] = None,
+                   grace_s: float = REPORT_GRACE_S) -> threading.Thread:
     """After `limit_s`, report `metrics()` (status timed_out) from a side thread, even if training hangs.
 
     Tune's stop rule {"time_total_s": limit} only fires on a report, so a trial that hangs without
     reporting would hold its slot forever. This report carries time_total_s >= limit, the rule fires,
-    and Tune stops the trial and ends its actor (the hung daemon thread goes with it).
+    and Tune stops the trial and ends its actor (the hung daemon thread goes with it). A hang can be inside
+    an epoch's own report (a checkpoint upload to a stuck mount), which holds `reporting`: the watchdog
+    waits `grace_s` for it, then reports without it, so a hang anywhere ends the trial at its limit.
+    `report` is `tune.report` unless given.
     """
     def watch() -> None:
         if finished.wait(limit_s):
             return
-        with reporting:
+        held = reporting.acquire(timeout=grace_s)
+        try:
             values = metrics()
-            logger.warning("trial passed its time limit of %gs (search.trial_timeout_s): stopping it", limit_s)
-            tune.report(values)
+            stuck = "" if held else f" (its report of an epoch has been stuck for {grace_s:g}s)"
+            logger.warning("trial passed its time limit of %gs (search.trial_timeout_s)%s: stopping it", limit_s, stuck)
+            (report or tune.report)(values)  # tune.report unless a test hands its own
+        finally:
+            if held:
+                reporting.release()
 
     thread = threading.Thread(target=watch, name="trial-timeout-watchdog", daemon=True)
     thread.start()

@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import os
 from collections import Counter
 from pathlib import Path, PurePosixPath
 from typing import Any, Optional
@@ -16,12 +17,12 @@ from typing import Any, Optional
 from ray import tune
 from ray.tune.schedulers import ASHAScheduler, FIFOScheduler, TrialScheduler
 
-from core import atomic
+from core import atomic, jsonl
 from core.layout import EPOCHS_FILE, STATUS_FILE, STUDY_FILE
 from core.names import FAILED, RUNNING, STATUS, TRIAL_STATUSES, VAL_ACC, VAL_F1, VAL_LOSS, final_status
 from core.schema import ConfigError, to_mapping
 from search.config import ExperimentConfig
-from search.experiment import Experiment, write_trial_config
+from search.experiment import Experiment, guarded_write, write_trial_config
 from search.searcher import make_searcher
 from search.space import trial_run_config
 from search.trainable import train_trial
@@ -179,6 +180,7 @@ class SweepRecorder(tune.Callback):
                             epochs_planned=entry.get("epochs_planned"), time_total_s=entry.get("time_total_s", 0.0),
                             timeout_s=self._cfg.search.trial_timeout_s)
 
+    @guarded_write("the sweep's staging folder")
     def _locate(self, trial: Any) -> None:
         """Write into the driver's staging folder, which Tune uploads to the experiment's storage.
 
@@ -192,11 +194,9 @@ class SweepRecorder(tune.Callback):
         if not (staging / EPOCHS_FILE).exists():
             _download(trial.storage.storage_filesystem, f"{trial.remote_experiment_path}/{EPOCHS_FILE}",
                       staging / EPOCHS_FILE)
-        if self._path.exists():
-            self._trials = {**json.loads(self._path.read_text()), **self._trials}
-        if (staging / EPOCHS_FILE).exists():  # the best value so far includes the epochs of the first run
-            for line in (staging / EPOCHS_FILE).read_text().splitlines():
-                self._track_best(json.loads(line))
+        self._trials = {**_read_status(self._path), **self._trials}
+        for row in jsonl.repair(staging / EPOCHS_FILE):  # the best so far includes the first run's epochs
+            self._track_best(row)
 
     def _track_best(self, result: dict) -> None:
         value = result.get(self._cfg.search.metric)
@@ -204,6 +204,7 @@ class SweepRecorder(tune.Callback):
             better = max if self._cfg.search.metric_mode == "max" else min
             self._best = value if self._best is None else better(self._best, value)
 
+    @guarded_write("the epoch log (epochs.jsonl)")
     def _append_epoch(self, trial: Any, result: dict) -> None:
         """One line per reported epoch in `epochs.jsonl`, append-only: Ray rewrites a restored trial's
         result.json from its last synced copy and can drop the epochs before a failure."""
@@ -214,6 +215,7 @@ class SweepRecorder(tune.Callback):
         with (self._path.parent / EPOCHS_FILE).open("a") as f:
             f.write(json.dumps({"trial_id": trial.trial_id, **row}, default=str) + "\n")
 
+    @guarded_write("the trial status (trial_status.json)")
     def _save(self) -> None:
         self._export_metrics()
         if self._path is None:
@@ -254,6 +256,23 @@ class StudyUploader(tune.Callback):
 
     def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
         self._upload()
+
+
+def _read_status(path: Path) -> dict:
+    """The trial statuses recorded so far; a torn or foreign file is set aside (the trials report again)."""
+    if not path.exists():
+        return {}
+    try:
+        recorded = json.loads(path.read_text(encoding="utf-8", errors="replace"))
+    except json.JSONDecodeError:
+        recorded = None
+    if isinstance(recorded, dict) and all(isinstance(v, dict) for v in recorded.values()):
+        return recorded
+    aside = path.with_name(path.name + ".broken")
+    os.replace(path, aside)
+    logger.warning("warning: %s is not a status file (torn by a kill?): set aside as %s, statuses are recorded "
+                   "again as the trials report", path, aside.name)
+    return {}
 
 
 def _download(filesystem: Any, remote: str, local: Path) -> None:

@@ -117,3 +117,24 @@ def s3_server():
             os.environ.pop(key, None)
         else:
             os.environ[key] = value
+
+
+@pytest.fixture
+def tiny_disk(tmp_path):
+    """A 192 KiB tmpfs: a disk that fills up (mounting needs root; skipped elsewhere, and says so)."""
+    mount = tmp_path / "tiny-disk"
+    mount.mkdir()
+    if os.geteuid() != 0 or os.system(f"mount -t tmpfs -o size=192k tmpfs {mount} 2>/dev/null") != 0:
+        pytest.skip("mounting a small tmpfs needs root")
+    yield mount
+    os.system(f"umount {mount}")
+
+
+def fill(disk: Path) -> None:
+    """Write a filler file until `disk` has no space left."""
+    with open(disk / "filler", "wb", buffering=0) as f:
+        try:
+            while True:
+                f.write(b"\0" * 4096)
+        except OSError:
+            pass

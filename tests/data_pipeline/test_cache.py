@@ -3,6 +3,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -185,3 +187,17 @@ def test_data_pipeline_never_imports_ray_or_optuna():
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                          cwd=Path(__file__).resolve().parents[2], env={**os.environ})
     assert out.stdout.strip() == "[]", out.stderr
+
+
+def test_full_cache_disk_is_one_line_and_leaves_no_staging_files(tmp_path, tiny_disk):
+    """Decoding into a sparse memory map on a disk that fills up killed the process with SIGBUS; the
+    staging file is allocated up front, so a full disk is one line (exit 2) and the build folder goes."""
+    for label in ("a", "b"):
+        write_good(tmp_path / "src" / label, 12, seed=ord(label))
+    proc = subprocess.run([sys.executable, "-m", "data_pipeline.prepare", str(tmp_path / "src"), "--out",
+                           str(tiny_disk), "--image-size", "96", "--workers", "1", "--no-progress"],
+                          capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, (proc.returncode, proc.stderr[-2000:])  # -7 was SIGBUS
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: data.cache_dir ")
+    assert "No space left on device" in proc.stderr and "Traceback" not in proc.stderr
+    assert [p.name for p in tiny_disk.iterdir() if p.name.startswith(".tmp-")] == []

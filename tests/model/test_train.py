@@ -2,6 +2,7 @@ import csv
 import json
 
 import pytest
+import torch
 
 from core.schema import load_yaml
 from model.config import load_run_config
@@ -79,3 +80,11 @@ def test_model_package_never_imports_ray_or_optuna():
             "bad = [m for m in ('ray', 'optuna') if m in sys.modules]; print(bad); sys.exit(1 if bad else 0)")
     proc = run_cli("-c", code)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="needs a machine without CUDA")
+@pytest.mark.parametrize("device", ["cuda", "gpu"])
+def test_a_device_this_machine_lacks_exits_2_with_one_line(tmp_path, device):
+    proc = run_cli("-m", "model.train", "--config", str(CONFIG), "--device", device, "--out", str(tmp_path))
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr, proc.stderr[-2000:]
+    assert proc.stderr.strip().count("\n") == 0 and f"error: device is '{device}', but " in proc.stderr

@@ -74,3 +74,39 @@ def test_watchdog_reports_once_past_the_limit_and_never_after_training_ends(monk
         assert reported == []
     thread.join(5)
     assert reported == [{STATUS: TIMED_OUT}]
+
+
+def test_watchdog_fires_even_when_the_hang_is_inside_an_epochs_report():
+    """A checkpoint upload to a stuck mount hangs inside the epoch's report, which holds the reporting lock
+    forever: after its grace period the watchdog reports without the lock, so the trial still ends at its limit."""
+    import search.trainable as trainable
+
+    reported = []
+    lock, done = threading.Lock(), threading.Event()
+    lock.acquire()  # the stuck report: never released
+    started = time.monotonic()
+    thread = trainable.start_watchdog(0.1, lambda: {STATUS: TIMED_OUT}, lock, done, report=reported.append,
+                                      grace_s=0.3)
+    thread.join(10)
+    assert reported == [{STATUS: TIMED_OUT}] and not thread.is_alive()
+    assert 0.4 <= time.monotonic() - started < 10
+
+
+def test_a_fractional_gpu_caps_cuda_memory_on_the_trials_device(monkeypatch):
+    """The cap call itself, on a CPU machine made to show two GPUs (not run on a real GPU here): the trial's
+    fraction, on the device it was given; nothing for a whole GPU."""
+    import torch
+
+    from model.trainer import Trainer
+    from search.trainable import memory_fraction
+
+    calls = []
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 2)
+    monkeypatch.setattr(torch.cuda, "set_per_process_memory_fraction", lambda f, d=None: calls.append((f, d)))
+    assert [memory_fraction(g) for g in (0.25, 0.5, 1.0, 0.0)] == [0.25, 0.5, None, None]
+    trainer = Trainer.__new__(Trainer)
+    trainer.device = torch.device("cuda:1")
+    trainer._setup_cuda(memory_fraction(0.25))
+    trainer._setup_cuda(memory_fraction(1.0))
+    assert calls == [(0.25, torch.device("cuda:1"))]

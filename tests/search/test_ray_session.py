@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 import textwrap
 
 import pytest
@@ -83,3 +85,18 @@ def test_read_only_storage_is_one_line_naming_the_field(tmp_path):
             check_writable(str(tmp_path / "exp"))
     finally:
         tmp_path.chmod(0o700)
+
+
+def test_ray_failing_to_start_is_one_line(tmp_path):
+    """A local Ray that cannot start (its temp folder is a file) is one line and exit 2, not Ray's traceback
+    (in a subprocess: the suite's own Ray may be running in this one)."""
+    not_a_folder = tmp_path / "file"
+    not_a_folder.write_text("")
+    code = "import sys; from core.cli import command; from search.ray_session import start_ray; " \
+           "sys.exit(command(lambda argv: start_ray())())"
+    env = {**os.environ, "RAY_TMPDIR": str(not_a_folder / "ray"), "RAY_AUTH_MODE": "token"}
+    env.pop("RAY_ADDRESS", None)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert proc.returncode == 2, proc.stderr[-2000:]
+    assert proc.stderr.strip().splitlines()[-1].startswith("error: could not start a local Ray (NotADirectoryError: ")
+    assert "Traceback" not in proc.stderr

@@ -8,6 +8,8 @@ import optuna
 import pytest
 from optuna.trial import TrialState
 
+from results.collect import collect
+from results.tables import leaderboard, to_markdown
 from search.searcher import open_study_storage
 from tests.conftest import ROOT, run_cli
 
@@ -39,7 +41,9 @@ def test_sweep_ends_every_trial_and_prints_the_best(sweep):
     status = statuses(experiment)
     assert len(status) == 6
     assert all(s["status"] in ("completed", "early_stopped") for s in status.values()), status
-    assert "Epochs | Batch Size | Learning Rate" in proc.stdout or "Epochs" in proc.stdout
+    table = to_markdown(leaderboard(collect(str(experiment)), top=5))  # the study's format, best five first
+    assert table.splitlines()[0].startswith("| ") and len(table.splitlines()) == 2 + 5
+    assert f"best configurations by val_f1 (max):\n\n{table}\n" in proc.stdout, proc.stdout[-3000:]
     assert f"experiment: {experiment}" in proc.stdout
     assert (experiment / "sweep.yaml").is_file() and (experiment / "report" / "report.html").is_file()
 

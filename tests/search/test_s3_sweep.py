@@ -10,14 +10,17 @@ import subprocess
 import sys
 import time
 
+import optuna
 import pytest
+from optuna.trial import TrialState
 
 from core.layout import EPOCHS_FILE, REPORT_DIR, STATUS_FILE, STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
-from core.storage import open_experiment
+from core.storage import drop_local_copy, open_experiment
 from core.uri import join
 from data_pipeline.cache import MIRROR_ENV
 from results.collect import collect
 from search.experiment import Experiment
+from search.searcher import open_study_storage
 from tests.conftest import ROOT, run_cli
 from tests.s3 import wait_for
 
@@ -36,6 +39,11 @@ def test_sweep_on_s3_rides_out_a_store_restart_and_resumes_from_s3_alone(s3_serv
     cmd = [sys.executable, "-m", "search.run", "--space", "configs/smoke.yaml", "--smoke", "--data", str(clothing_root),
            "--num-samples", "3", "--max-epochs", "3", "--storage", storage, "--name", name, "--no-report",
            "--set", "search.scheduler.type=fifo", "--set", f"data.cache_dir={s3.uri('caches/clothing')}"]
+    stale = Experiment(join(storage, name)).path  # an earlier sweep's local copy, its store since emptied
+    shutil.rmtree(stale, ignore_errors=True)
+    stale.mkdir(parents=True)
+    old = optuna.create_study(study_name=name, storage=open_study_storage(stale))
+    old.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
     log = tmp_path / "first-run.log"
     with log.open("w") as out:
         proc = subprocess.Popen(cmd, cwd=ROOT, start_new_session=True, stdout=out, stderr=subprocess.STDOUT, env=env)
@@ -77,4 +85,16 @@ def test_sweep_on_s3_rides_out_a_store_restart_and_resumes_from_s3_alone(s3_serv
         rows = collected.epochs[collected.epochs.trial_id == trial_id]
         assert list(rows["epoch"]) == list(range(1, planned[trial_id] + 1)), rows  # results: one row per epoch
     assert store.exists(EPOCHS_FILE) and store.exists(REPORT_DIR, "report.html")
+    # The searcher's state after the kill: one Optuna trial per Ray trial, each told its end once.
+    journal, temporary = store.local_copy(STUDY_FILE)
+    try:
+        study = optuna.load_study(study_name=name, storage=open_study_storage(journal.parent))
+        trials = study.get_trials(deepcopy=False)
+    finally:
+        drop_local_copy(journal, temporary)
+    seen = [(t.number, t.state.name, t.user_attrs.get("ray_trial_id"), t.value) for t in trials]
+    last = {row["trial_id"]: row["val_f1"] for row in map(json.loads, store.read_text(EPOCHS_FILE).splitlines())}
+    told = {t.user_attrs.get("ray_trial_id"): t.value for t in trials}
+    assert [t.state for t in trials] == [TrialState.COMPLETE] * 3, seen  # the planted stale trial is not there
+    assert told == pytest.approx(last), (seen, last)  # each trial's value is its last report
     assert "report:" in resumed.stdout and "s3://sweeps/edgetune/s3run/report/" in resumed.stdout

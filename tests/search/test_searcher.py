@@ -118,3 +118,24 @@ def test_a_study_on_a_uri_is_unpickled_onto_this_machines_mirror(tmp_path, monke
     restored.on_trial_complete("t0", epoch(1, 0.25, "completed"))
     study = optuna.load_study(study_name="exp", storage=open_study_storage(second))
     assert [t.state for t in study.trials] == [TrialState.COMPLETE]
+
+
+def test_a_killed_drivers_journal_is_repaired_when_the_sweep_resumes(tmp_path):
+    """After a SIGKILL the journal can keep Optuna's lock and a torn last line: reopening the study must neither
+    wait out the lock nor glue the next write onto the torn line (the study would be unreadable)."""
+    from optuna.storages import JournalStorage
+
+    from search.searcher import StudyFile
+
+    location = str(tmp_path / "exp")
+    study = optuna.create_study(study_name="exp", storage=JournalStorage(StudyFile(location)), direction="maximize")
+    study.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.5))
+    journal = tmp_path / "exp" / "optuna.journal"
+    with journal.open("ab") as f:
+        f.write(b'{"op_code": 4, "worker_id": "x", "tri')  # cut short by the kill
+    (tmp_path / "exp" / "optuna.journal.lock").symlink_to(journal)
+    resumed = optuna.load_study(study_name="exp", storage=JournalStorage(StudyFile(location)))
+    resumed.add_trial(optuna.trial.create_trial(params={}, distributions={}, value=0.7))
+    again = optuna.load_study(study_name="exp", storage=open_study_storage(tmp_path / "exp"))
+    assert [t.value for t in again.trials] == [0.5, 0.7]
+    assert not (tmp_path / "exp" / "optuna.journal.lock").exists()

@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from search.study import Study, cell_name, run_study
+from search.study import Study, baseline_cell, cell_name, run_study
 from tests.conftest import ROOT, run_cli
 
 TINY = """
@@ -43,6 +43,14 @@ def test_the_shipped_study_has_the_issues_grid():
     assert len(gpu.configs([0])) == 12 and gpu.storage.startswith("s3://")
 
 
+def test_each_cell_is_compared_with_the_baseline_not_itself(tmp_path):
+    one_key = Study.load(write_study(tmp_path, tmp_path / "cache"))
+    assert baseline_cell(one_key, {"model.edgenet.mode": "residual"}) == {"model.edgenet.mode": "off"}
+    shipped = Study.load(str(ROOT / "configs" / "study" / "study.yaml"))  # the last key (backbone) compares apart
+    cell = {"model.edgenet.mode": "residual", "data.balance.strategy": "hybrid", "model.backbone": "test_convnext"}
+    assert baseline_cell(shipped, cell) == {**cell, "model.edgenet.mode": "off", "data.balance.strategy": "none"}
+
+
 @pytest.mark.parametrize("old, new, words", [
     ("seeds: [0]", "seeds: zero", "seeds is 'zero'"),
     ("grid:", "gird:", "gird is not a study key"),
@@ -60,9 +68,13 @@ def test_study_runs_every_cell_then_skips_finished_ones(tmp_path, session_tmp, c
     first = run_cli("-m", "search.study", path, timeout=600)
     assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
     rows = list(csv.DictReader((tmp_path / "study" / "summary" / "study.csv").open()))
-    assert [r["model.edgenet.mode"] for r in rows] == ["off", "residual"] and all(float(r["best_val_f1"]) >= 0 for r in rows)
-    table = (tmp_path / "study" / "summary" / "study.md").read_text()
-    assert "vs baseline" in table and "+0.000" in table  # the baseline against itself
+    assert [r["model.edgenet.mode"] for r in rows] == ["off", "residual"]
+    off, residual = (float(r["best_val_f1"]) for r in rows)
+    assert 0.0 <= off <= 1.0 and 0.0 <= residual <= 1.0 and off + residual > 0, rows  # one epoch learns something
+    lines = {line.split("|")[1].strip(): line for line in
+             (tmp_path / "study" / "summary" / "study.md").read_text().splitlines() if line.startswith("| ")}
+    assert "vs baseline" in lines["model.edgenet.mode"]
+    assert "+0.000" in lines["off"] and f"{residual - off:+.3f}" in lines["residual"], lines  # residual vs off
     assert (tmp_path / "study" / "summary" / "report" / "report.html").is_file()
     again = run_study(Study.load(path), seeds=[0])  # no Ray needed: every cell is finished
     assert capsys.readouterr().out.count("finished before, skipped") == 2 and len(again) == 2

@@ -8,13 +8,16 @@ from types import SimpleNamespace
 import pyarrow.fs as pafs
 import pytest
 import yaml
+from ray.tune.search import Searcher
 
 from core.schema import from_mapping
 from model.config import RunConfig
 from search.config import load_config
+from search.experiment import Experiment, clear_write_failures, write_failures
+from search.searcher import make_searcher
 from search.space import trial_run_config
 from search.tuner import SweepRecorder
-from tests.conftest import ROOT
+from tests.conftest import ROOT, fill
 
 PARAMS = {"epochs": 3, "batch_size": 32, "lr": 0.001, "dropout": 0.1, "weight_decay": 0.01, "optimizer": "adam"}
 
@@ -76,3 +79,47 @@ def test_an_older_pickled_recorder_resumes(cfg):
     recorder = SweepRecorder.__new__(SweepRecorder)
     recorder.__setstate__({"_cfg": cfg, "_path": None, "_trials": {}})  # fields of a sweep from an older version
     assert recorder._name == "" and recorder._best is None and recorder._gauges is None
+
+
+def test_resume_repairs_a_torn_epoch_log_and_sets_aside_a_torn_status_file(cfg, tmp_path):
+    """A kill mid-write leaves a last line without its newline: the next append must not glue onto it."""
+    staging, store = tmp_path / "staging", tmp_path / "store"
+    staging.mkdir()
+    store.mkdir()
+    (staging / "trial_status.json").write_text('{"t1": {"status": "comp')
+    good = json.dumps({"trial_id": "t1", **epoch(1, 0.7)})
+    (store / "epochs.jsonl").write_text(good + "\n" + '{"trial_id": "t1", "epo')
+    recorder = SweepRecorder(cfg, "demo")
+    trial = fake_trial(staging, store, "t2")
+    recorder.on_trial_start(0, [], trial)
+    recorder.on_trial_result(0, [], trial, epoch(1, 0.4))
+    rows = [json.loads(line) for line in (staging / "epochs.jsonl").read_text().splitlines()]
+    assert [(r["trial_id"], r["val_f1"]) for r in rows] == [("t1", 0.7), ("t2", 0.4)]
+    assert list(json.loads((staging / "trial_status.json").read_text())) == ["t2"]
+    assert (staging / "trial_status.json.broken").read_text() == '{"t1": {"status": "comp'
+    assert recorder._best == 0.7
+
+
+@pytest.fixture
+def no_write_failures():
+    clear_write_failures()
+    yield
+    clear_write_failures()
+
+
+def test_a_full_disk_in_a_callback_is_recorded_not_raised(cfg, tiny_disk, no_write_failures):
+    """An OSError in a driver callback would end tuner.fit() for the whole sweep with a traceback."""
+    staging = tiny_disk / "staging"
+    recorder = SweepRecorder(cfg, "demo")
+    trial = fake_trial(staging, tiny_disk / "store", "t1")
+    recorder.on_trial_start(0, [], trial)
+    before = (staging / "trial_status.json").read_text()
+    fill(tiny_disk)
+    recorder.on_trial_result(0, [], trial, epoch(1, 0.4))  # raised OSError (ENOSPC) before
+    recorder.on_trial_complete(0, [], trial)
+    assert write_failures() == ("the epoch log (epochs.jsonl): No space left on device",
+                                "the trial status (trial_status.json): No space left on device")
+    assert (staging / "trial_status.json").read_text() == before  # what was written stays whole
+    assert [p.name for p in staging.iterdir() if p.name.endswith(".tmp")] == []
+    searcher = make_searcher(cfg, Experiment(str(tiny_disk.parent / "exp")))
+    assert searcher.suggest("t2") == Searcher.FINISHED  # no new trial on a full disk; search.run says why
