@@ -8,6 +8,8 @@ import re
 import subprocess
 import sys
 
+import pytest
+
 from tests.conftest import ROOT
 from tests.reliability.matrix import DOC, cited_case_ids, cited_tests
 from tests.reliability.test_config_cases import CASES
@@ -62,7 +64,9 @@ def test_the_check_catches_a_missing_a_skipped_and_an_xfail_test(tmp_path):
     assert not [p for p in problems if "test_fine" in p]
 
 
-def test_a_cited_test_that_skips_at_run_time_fails_the_session(tmp_path):
+@pytest.mark.parametrize(("ci", "exit_code"), [("true", 1), ("", 0)])
+def test_a_cited_test_that_skips_at_run_time_fails_the_session_under_ci(tmp_path, ci, exit_code):
+    """Under CI a cited test that skips fails the session; elsewhere (no root, say) it is named as a warning."""
     module = ROOT / "tests" / "reliability" / f"test_zz_runtime_probe_{tmp_path.name}.py"
     module.write_text("import pytest\n\ndef test_cited():\n    pytest.skip('no root here')\n\n"
                       "def test_not_cited():\n    pytest.skip('fine')\n\ndef test_passes():\n    pass\n")
@@ -71,11 +75,11 @@ def test_a_cited_test_that_skips_at_run_time_fails_the_session(tmp_path):
     doc.write_text(f"| X1 | case | what | `{rel}::test_cited`, `{rel}::test_passes` |\n")
     try:
         proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", rel], capture_output=True,
-                              text=True, cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT),
+                              text=True, cwd=ROOT, timeout=300, env={**os.environ, "PYTHONPATH": str(ROOT), "CI": ci,
                                                                      "EDGETUNE_RELIABILITY_DOC": str(doc)})
     finally:
         module.unlink()
-    assert proc.returncode == 1, proc.stdout[-3000:]
+    assert proc.returncode == exit_code, proc.stdout[-3000:]
     assert f"{rel}::test_cited (skipped: no root here)" in proc.stdout and "test_not_cited (" not in proc.stdout
 
 
