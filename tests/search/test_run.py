@@ -41,7 +41,10 @@ def test_sweep_ends_every_trial_and_prints_the_best(sweep):
     status = statuses(experiment)
     assert len(status) == 6
     assert all(s["status"] in ("completed", "early_stopped") for s in status.values()), status
-    table = to_markdown(leaderboard(collect(str(experiment)), top=5))  # the study's format, best five first
+    # the study's format, best five first; the suite's deploy tests evaluate this shared experiment afterwards,
+    # which adds Test columns to a later leaderboard, so the sweep's printout is compared without them
+    board = leaderboard(collect(str(experiment)), top=5)
+    table = to_markdown(board.drop(columns=["Test Accuracy", "Test Macro-F1"], errors="ignore"))
     assert table.splitlines()[0].startswith("| ") and len(table.splitlines()) == 2 + 5
     assert f"best configurations by val_f1 (max):\n\n{table}\n" in proc.stdout, proc.stdout[-3000:]
     assert f"experiment: {experiment}" in proc.stdout
