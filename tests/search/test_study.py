@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from search.study import Study, baseline_cell, cell_name, run_study
+from search.study import Study, baseline_cell, best_of_sweep, cell_name, run_study
 from tests.conftest import ROOT, run_cli
 
 TINY = """
@@ -87,3 +87,10 @@ def test_the_shipped_imbalance_study_compares_every_balancing_family():
     assert {"logit_adjusted", "logit_adjusted_posthoc", "balanced_softmax", "crt"} <= set(strategies)
     configs = study.configs([0])  # every cell's config validates
     assert len(configs) == 14 and all(cfg.run_config.data.balance.crt_epochs == 1 for _, _, cfg in configs)
+
+
+def test_a_sweeps_accuracy_is_its_best_f1_trials_not_the_highest():
+    import pandas as pd
+
+    trials = pd.DataFrame({"best_val_f1": [0.04, 0.30, 0.25], "best_val_acc": [0.24, 0.18, 0.20]})
+    assert best_of_sweep(trials) == {"best_val_f1": 0.30, "best_val_acc": 0.18}
