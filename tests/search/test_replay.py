@@ -10,6 +10,7 @@ import pytest
 from core.names import COMPLETED, RUNNING, STATUS
 from search.config import ParamSpec
 from search.replay import epoch_metrics, nearest_trial, replay_curve, seed_spread
+from tests.conftest import ROOT, run_cli
 
 SPACE = {
     "lr": ParamSpec(type="float", low=1e-4, high=1e-2, log=True),
@@ -99,3 +100,52 @@ def test_one_seed_only_means_no_noise():
     assert set(seed_spread(table).values()) == {0.0}
     noisy = replay_curve(table, SPACE, params_of("a"), epochs=EPOCHS, seeds=(1, 0), noise=True)
     assert [r["val_f1"] for r in noisy] == list(table[table.trial_id == "a"].sort_values("epoch").val_f1)
+
+
+def recorded_space_table(path, configs: int = 12, epochs: int = 4) -> None:
+    """A small table over configs/bench/replay.yaml's space: F1 rises with lr, so ASHA has losers to stop."""
+    from search.config import load_config
+
+    space = load_config(str(ROOT / "configs" / "bench" / "replay.yaml")).search.space
+    rng = np.random.default_rng(0)
+    rows = []
+    for i in range(configs):
+        params = {name: (str(rng.choice(spec.choices)) if spec.type == "categorical" and isinstance(spec.choices[0], str)
+                         else int(rng.choice(spec.choices)) if spec.type == "categorical"
+                         else float(np.exp(rng.uniform(np.log(spec.low), np.log(spec.high)))) if spec.log
+                         else float(rng.uniform(spec.low, spec.high))) for name, spec in space.items()}
+        quality = (np.log10(params["lr"]) + 4) / 2  # 0 .. 1
+        for epoch in range(1, epochs + 1):
+            f1 = 0.1 + 0.6 * quality * epoch / epochs
+            rows.append(dict(trial_id=f"t{i:02d}", seed=0, **params, epoch=epoch, val_f1=f1, val_acc=f1 + 0.05,
+                             val_loss=2.5 - 2 * f1, train_loss=2.3 - 2 * f1, epoch_time_s=1.0))
+    pd.DataFrame(rows).to_parquet(path, index=False)
+
+
+@pytest.mark.integration
+def test_replayed_sweep_runs_through_search_run_and_optuna_holds_stopped_trials_as_pruned(tmp_path):
+    import json
+
+    import optuna
+    from optuna.trial import TrialState
+
+    from results.collect import collect
+    from search.searcher import open_study_storage
+
+    table = tmp_path / "curves.parquet"
+    recorded_space_table(table)
+    proc = run_cli("-m", "search.run", "--space", "configs/bench/replay.yaml", "--storage", str(tmp_path / "exp"),
+                   "--name", "replay", "--num-samples", "9", "--max-concurrent", "3", "--no-report",
+                   "--set", f"replay.table={table}", "--set", "replay.time_scale=0.2", "--set", "train.epochs=4",
+                   timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert "import torch" not in proc.stderr
+    experiment = tmp_path / "exp" / "replay"
+    status = json.loads((experiment / "trial_status.json").read_text())
+    stopped = {tid for tid, s in status.items() if s["status"] == "early_stopped"}
+    assert stopped and any(s["status"] == "completed" for s in status.values()), status
+    study = optuna.load_study(study_name="replay", storage=open_study_storage(experiment))
+    by_ray_id = {t.user_attrs["ray_trial_id"]: t for t in study.trials}
+    assert {tid for tid, t in by_ray_id.items() if t.state == TrialState.PRUNED} == stopped
+    collected = collect(str(experiment))  # the results tables read a replayed sweep like a trained one
+    assert len(collected.trials) == 9 and set(collected.epochs["trial_id"]) == set(status)
