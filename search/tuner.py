@@ -70,7 +70,7 @@ def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: st
             scheduler=make_scheduler(cfg),
             num_samples=search.num_samples,
             max_concurrent_trials=search.max_concurrent,
-            reuse_actors=False,
+            reuse_actors=bool(cfg.replay.table),  # a replayed trial is cheap: its actor's start-up would dominate
         ),
         run_config=tune.RunConfig(
             name=experiment.name,
