@@ -149,3 +149,13 @@ def test_replayed_sweep_runs_through_search_run_and_optuna_holds_stopped_trials_
     assert {tid for tid, t in by_ray_id.items() if t.state == TrialState.PRUNED} == stopped
     collected = collect(str(experiment))  # the results tables read a replayed sweep like a trained one
     assert len(collected.trials) == 9 and set(collected.epochs["trial_id"]) == set(status)
+
+
+def test_a_missing_table_is_refused_in_one_line_before_ray(tmp_path):
+    from core.schema import ConfigError
+    from search.run import load_sweep_config, parse_args
+
+    args = parse_args(["--space", str(ROOT / "configs" / "bench" / "replay.yaml"), "--storage", str(tmp_path),
+                       "--set", f"replay.table={tmp_path / 'absent.parquet'}"])
+    with pytest.raises(ConfigError, match=r"replay\.table.*absent\.parquet.*benchmarks\.record"):
+        load_sweep_config(args)
