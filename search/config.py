@@ -13,6 +13,7 @@ from core.schema import ConfigError, check, from_mapping, load_yaml, with_overri
 from core.uri import check_no_credentials
 from data_pipeline.config import DataConfig
 from model.config import ModelConfig, RunConfig, TrainConfig
+from search.replay import ReplayConfig
 
 PARAM_ALIASES: dict[str, str] = {
     "epochs": "train.epochs",
@@ -191,6 +192,8 @@ class ExperimentConfig:
     search: SearchConfig
     resources: ResourcesConfig = field(default_factory=ResourcesConfig)
     storage: StorageConfig = field(default_factory=StorageConfig)
+    replay: ReplayConfig = field(default_factory=ReplayConfig)
+    """Replay recorded learning curves instead of training (search.replay)."""
 
     def __post_init__(self) -> None:
         run = self.run_config

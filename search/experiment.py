@@ -198,7 +198,7 @@ def absolute_paths(cfg: ExperimentConfig) -> ExperimentConfig:
         return str(Path(value).expanduser().resolve())
 
     overrides = {"data.source": absolute(cfg.data.source), "data.manifest": absolute(cfg.data.manifest),
-                 "data.cache_dir": absolute(cfg.data.cache_dir), "storage.path": absolute(cfg.storage.path)}
+                 "data.cache_dir": absolute(cfg.data.cache_dir), "storage.path": absolute(cfg.storage.path), "replay.table": absolute(cfg.replay.table)}
     if isinstance(cfg.model.pretrained, str):
         overrides["model.pretrained"] = absolute(cfg.model.pretrained)
     return with_overrides(cfg, overrides, source="paths")

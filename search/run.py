@@ -114,9 +114,11 @@ def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Exper
     if max_epochs is not None:
         cfg = cap_epochs(cfg, max_epochs, source=args.space)
     cfg = absolute_paths(cfg)
-    if not cfg.data.source:
+    if cfg.replay.table:
+        check_replay_table(cfg.replay.table, args.space)
+    elif not cfg.data.source:
         raise ConfigError(args.space, rule="data.source is empty: set it in the config or pass --data PATH")
-    if not Path(cfg.data.source).is_dir():
+    if not cfg.replay.table and not Path(cfg.data.source).is_dir():
         raise ConfigError("data.source", cfg.data.source, "must be an existing directory of images: fix data.source "
                           "in the config or pass --data PATH (a relative path is read from the current directory)",
                           source=args.space)
@@ -128,6 +130,13 @@ def load_sweep_config(args: argparse.Namespace) -> tuple[ExperimentConfig, Exper
                           "pass --resume to continue it, or choose another --name")
     experiment.drop_stale_mirror()
     return cfg, experiment
+
+
+def check_replay_table(table: str, source: str) -> None:
+    """A replayed sweep needs its learning-curve table (benchmarks.record writes it)."""
+    if not Path(table).is_file():
+        raise ConfigError("replay.table", table, "must be an existing Parquet learning-curve table (written by "
+                          "python -m benchmarks.record), or empty to train for real", source=source)
 
 
 def check_writable(storage_path: str) -> None:
@@ -164,7 +173,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
 
 def prepare_data(cfg: ExperimentConfig) -> PreparedData:
-    """Prepare (or reuse) the cache before any trial starts; trials only read it."""
+    """Prepare (or reuse) the cache before any trial starts; trials only read it. A replayed sweep has none."""
+    if cfg.replay.table:
+        logger.info("replay: trials are served recorded curves from %s (no data, no training)", cfg.replay.table)
+        return PreparedData(path="", key="replay", classes=(), image_size=0, report={})
     data = prepare_cache(cfg.data, progress=sys.stderr.isatty())
     check_validation_split(data, cfg.data.source)
     logger.info("data: %s (%s, %d classes)", data.path, "cache hit" if data.hit else "prepared", len(data.classes))

@@ -23,6 +23,7 @@ from core.names import FAILED, RUNNING, STATUS, TRIAL_STATUSES, VAL_ACC, VAL_F1,
 from core.schema import ConfigError, to_mapping
 from search.config import ExperimentConfig
 from search.experiment import Experiment, guarded_write, write_trial_config
+from search.replay import replay_trial
 from search.searcher import make_searcher
 from search.space import trial_run_config
 from search.trainable import train_trial
@@ -42,7 +43,10 @@ def make_scheduler(cfg: ExperimentConfig) -> TrialScheduler:
 
 def make_trainable(cfg: ExperimentConfig, cache_path: str) -> Any:
     """The trainable with the sweep config and cache path bound, and the per-trial resources."""
-    bound = tune.with_parameters(train_trial, experiment=to_mapping(cfg), cache_path=cache_path)
+    if cfg.replay.table:  # recorded curves, no training: search.replay
+        bound = tune.with_parameters(replay_trial, experiment=to_mapping(cfg))
+    else:
+        bound = tune.with_parameters(train_trial, experiment=to_mapping(cfg), cache_path=cache_path)
     return tune.with_resources(bound, {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
 
 
