@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 from core.cli import command
 from core.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
 from core.schema import ConfigError, dump_yaml, parse_assignment, with_overrides
+from core.storage import open_experiment
 from core.uri import open_location, without_query
 from data_pipeline.cache import PreparedData, prepare_cache
 from search.config import ExperimentConfig, StorageConfig, load_config, resolve_param
@@ -162,6 +163,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     attached = bool(args.address or os.environ.get("RAY_ADDRESS"))
     cfg, experiment = load_sweep_config(args)
+    if args.warm_start:  # refused before Ray starts; read again (and only read) when the study is seeded
+        open_experiment(args.warm_start, require=STUDY_FILE)
     if not attached:
         check_local_gpus(cfg.resources.gpu)
     data = prepare_data(cfg)
