@@ -33,7 +33,7 @@ def curve_table(path):
 
 def sweep_config(tmp_path, space):
     cfg = yaml.safe_load((ROOT / "configs" / "bench" / "replay.yaml").read_text())
-    cfg["search"].update(num_samples=4, max_concurrent=2, space=space)
+    cfg["search"].update(num_samples=2, max_concurrent=2, space=space)
     cfg["train"]["epochs"] = 3
     cfg["replay"] = {"table": str(tmp_path / "curves.parquet"), "time_scale": 0.0, "noise": False}
     path = tmp_path / f"sweep-{len(list(tmp_path.glob('sweep-*')))}.yaml"
@@ -65,7 +65,7 @@ def test_warm_start_seeds_the_new_study_and_leaves_the_earlier_experiment_untouc
         assert "optimizer outside the new space" in line
     new = optuna.load_study(study_name="second", storage=open_study_storage(storage / "second")).trials
     assert sum(SOURCE_ATTR in t.user_attrs for t in new) == len(fitting)
-    assert len(new) == len(fitting) + 4
+    assert len(new) == len(fitting) + 2
     assert digest(storage / "first") == before
 
 
