@@ -17,6 +17,7 @@ from typing import Any, Optional, Sequence
 from core.cli import command
 from core.layout import STUDY_FILE, SWEEP_CONFIG, SWEEP_INFO
 from core.schema import ConfigError, dump_yaml, parse_assignment, with_overrides
+from core.storage import open_experiment
 from core.uri import open_location, without_query
 from data_pipeline.cache import PreparedData, prepare_cache
 from search.config import ExperimentConfig, StorageConfig, load_config, resolve_param
@@ -43,6 +44,9 @@ def parse_args(argv: Optional[Sequence[str]] = None) -> argparse.Namespace:
     p.add_argument("--address", help="Ray cluster to attach to (default: $RAY_ADDRESS, else start a local Ray)")
     p.add_argument("--resume", action="store_true", help="continue an interrupted experiment (--storage, --name)")
     p.add_argument("--smoke", action="store_true", help="2 trials, 2 epochs, 8 images per class: checks the whole path quickly")
+    p.add_argument("--warm-start", metavar="EXPERIMENT",
+                   help="seed the sampler with an earlier experiment's finished and pruned trials that fit this "
+                   "space (a folder or a URI such as s3://bucket/sweeps/NAME; read, never written)")
     p.add_argument("--no-report", action="store_true", help="skip the tables and HTML report at the end")
     p.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a config value, e.g. --set train.warmup_epochs=0 (repeatable)")
@@ -159,6 +163,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     attached = bool(args.address or os.environ.get("RAY_ADDRESS"))
     cfg, experiment = load_sweep_config(args)
+    if args.warm_start:  # refused before Ray starts; read again (and only read) when the study is seeded
+        open_experiment(args.warm_start, require=STUDY_FILE)
     if not attached:
         check_local_gpus(cfg.resources.gpu)
     data = prepare_data(cfg)
@@ -166,7 +172,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     nodes = start_ray(args.address)
     check_resources_exist(cfg.resources.cpu, cfg.resources.gpu, attached)
     check_storage_reaches_every_node(cfg.storage.path, cfg.data.cache_dir, cfg.storage.shared, nodes)
-    return run_sweep(cfg, experiment, data, resume=args.resume, report=not args.no_report)
+    return run_sweep(cfg, experiment, data, resume=args.resume, report=not args.no_report, warm_start=args.warm_start)
 
 
 def prepare_data(cfg: ExperimentConfig) -> PreparedData:
@@ -195,7 +201,8 @@ def check_validation_split(data: PreparedData, source: str) -> None:
                           "to the tree, or set data.val_frac (e.g. 0.1) for a tree that is not pre-split")
 
 
-def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData, *, resume: bool, report: bool) -> int:
+def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData, *, resume: bool, report: bool,
+              warm_start: Optional[str] = None) -> int:
     """Run (or resume) the sweep, then summarise it; the exit code of the command."""
     from search.tuner import build_tuner
 
@@ -211,6 +218,10 @@ def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData,
     write_sweep_info(experiment.path, cfg, data, finished=False)
     experiment.try_upload(SWEEP_INFO)
     clear_write_failures()
+    if warm_start:
+        from search.searcher import seed_from
+
+        seed_from(cfg, experiment, warm_start)
     tuner = build_tuner(cfg, experiment, cache_path=data.path, resume=resume)
     try:
         tuner.fit()  # trials that fail are recorded, not raised: the summary reads how each one ended

@@ -158,3 +158,13 @@ def make_searcher(cfg: ExperimentConfig, experiment: Experiment) -> PruneAwareOp
         storage=JournalStorage(StudyFile(experiment.location)),
         prune_stopped=cfg.search.sampler.prune_stopped,
     )
+
+
+def seed_from(cfg: ExperimentConfig, experiment: Experiment, location: str) -> None:
+    """Seed the sweep's study (created here, loaded again by the searcher) with `location`'s fitting trials."""
+    from search.warm_start import seed_study
+
+    study = optuna.create_study(study_name=experiment.name, storage=JournalStorage(StudyFile(experiment.location)),
+                                direction="maximize" if cfg.search.metric_mode == "max" else "minimize",
+                                load_if_exists=True)
+    seed_study(study, location, cfg.search.space)

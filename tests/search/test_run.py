@@ -149,7 +149,7 @@ def test_help_lists_every_flag():
     proc = run_cli("-m", "search.run", "--help", timeout=60)
     assert proc.returncode == 0
     for flag in ("--space", "--data", "--storage", "--name", "--num-samples", "--max-concurrent",
-                 "--max-epochs", "--address", "--resume", "--smoke"):
+                 "--max-epochs", "--address", "--resume", "--smoke", "--warm-start"):
         assert flag in proc.stdout
 
 
