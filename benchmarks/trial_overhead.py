@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 from benchmarks.figures import write_figures
+from core.schema import parse_assignment
 from data_pipeline.cache import prepare_cache
 from search.config import load_config
 
@@ -114,7 +115,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> str:
     args = parse_args(argv)
     overrides = {"data.source": str(DATA), "data.cache_dir": str(ROOT / ".cache" / "data"),
-                 "resources.cpu": os.cpu_count() or 1, **dict(item.split("=", 1) for item in args.set)}
+                 "resources.cpu": os.cpu_count() or 1, **dict(parse_assignment(item) for item in args.set)}
     cfg = load_config(args.config, overrides)
     data = prepare_cache(cfg.data, progress=False)
     params = {**PARAMS, "epochs": args.epochs}
