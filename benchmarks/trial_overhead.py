@@ -5,7 +5,8 @@ train (epochs x the training split's images per epoch) over the seconds from the
 trial: before `ray.init`) to the last epoch written (its checkpoint on disk), so the ratio counts everything
 Ray costs: starting Ray and the actor, imports, reporting, and the per-epoch checkpoint that the bare trainer
 writes too. Rounds run in alternating order (bare first, then trial first, ...); every round's own ratio is
-reported in the order it ran, and the headline is the ratio of the medians.
+reported in the order it ran, and the headline is the ratio of the medians. The bare runs share this
+process, so only the first pays `import torch` / `import timm`; a trial's worker pays them every round.
 Run: python -m benchmarks.trial_overhead [--rounds 3 --epochs 3 --set key=value]
 """
 from __future__ import annotations
