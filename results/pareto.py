@@ -13,13 +13,7 @@ from typing import Literal, Sequence
 import pandas as pd
 
 from core.errors import UserError
-
-LATENCY_MS = "latency_ms"
-"""Inference latency, ms per image at batch 1 (eval mode, after warm-up, on the trial's own device)."""
-PARAMS_M = "params_m"
-"""Parameter count in millions."""
-SPEED_MODES: dict[str, str] = {LATENCY_MS: "min", PARAMS_M: "min"}
-"""The speed objectives a sweep can add beside its metric, and their direction (smaller is better)."""
+from core.names import LATENCY_MS, PARAMS_M
 
 PICK_RULES = ("best", "fastest-within", "smallest-within")
 

@@ -4,9 +4,8 @@ from __future__ import annotations
 import pandas as pd
 import pytest
 
+from core.names import LATENCY_MS, PARAMS_M
 from results.pareto import (
-    LATENCY_MS,
-    PARAMS_M,
     Objective,
     PickError,
     PickRule,
