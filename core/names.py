@@ -21,7 +21,9 @@ EPOCH_METRICS: tuple[str, ...] = (
 LATENCY_MS = "latency_ms"
 """Inference ms per image at batch 1 (eval mode, after warm-up, on the trial's own device)."""
 LATENCY_BATCH_MS = "latency_batch_ms"
-"""Inference ms per image at the serving batch (model.latency.SERVING_BATCH)."""
+"""Inference ms per image at the serving batch (SERVING_BATCH)."""
+SERVING_BATCH = 32
+"""The batch a catalogue service classifies at once (the second latency figure)."""
 PARAMS_M = "params_m"
 """Parameter count of the classifier, in millions."""
 COST_METRICS: tuple[str, ...] = (LATENCY_MS, LATENCY_BATCH_MS, PARAMS_M)

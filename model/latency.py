@@ -12,10 +12,7 @@ import time
 import torch
 from torch import nn
 
-from core.names import LATENCY_BATCH_MS, LATENCY_MS, PARAMS_M
-
-SERVING_BATCH = 32
-"""The batch a catalogue service classifies at once (the second latency figure)."""
+from core.names import LATENCY_BATCH_MS, LATENCY_MS, PARAMS_M, SERVING_BATCH
 
 
 def parameter_count_m(model: nn.Module) -> float:

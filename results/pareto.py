@@ -8,12 +8,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import pandas as pd
 
 from core.errors import UserError
-from core.names import LATENCY_MS, PARAMS_M
+from core.names import COMPLETED, LATENCY_MS, MODE_OF, PARAMS_M
 
 PICK_RULES = ("best", "fastest-within", "smallest-within")
 
@@ -109,3 +109,15 @@ def pick_trial(trials: pd.DataFrame, rule: PickRule, metric: Objective) -> pd.Se
     if "trial_number" in candidates:
         keys, ascending = [*keys, "trial_number"], [*ascending, True]
     return candidates.sort_values(keys, ascending=ascending, kind="stable").iloc[0]
+
+
+def sweep_objectives(sweep: Mapping[str, Any], metric: str, mode: str) -> list[Objective]:
+    """The objectives a sweep searched (its config's `search.objectives`), its metric first as `best_<metric>`."""
+    costs = (sweep.get("search") or {}).get("objectives") or ()
+    return [Objective(f"best_{metric}", mode), *(Objective(name, MODE_OF[name]) for name in costs)]
+
+
+def finished_front(trials: pd.DataFrame, objectives: Sequence[Objective]) -> pd.DataFrame:
+    """The front of the trials that ran to their end (a trial ASHA stopped has a low-rung value, not its own)."""
+    done = trials[trials["status"] == COMPLETED] if "status" in trials else trials.iloc[0:0]
+    return pareto_front(done, objectives)
