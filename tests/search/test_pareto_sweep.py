@@ -14,6 +14,8 @@ from results.pareto import Objective, PickRule, pick_trial
 from search.searcher import open_study_storage
 from tests.conftest import ROOT, run_cli
 
+pytestmark = pytest.mark.integration
+
 
 @pytest.fixture(scope="module")
 def pareto_sweep(tmp_path_factory, clothing_root):
