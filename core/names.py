@@ -18,7 +18,19 @@ EPOCH_METRICS: tuple[str, ...] = (
 )
 """Reported after every epoch, measured the same way for train and validation (eval mode, no augmentation)."""
 
-MODE_OF: dict[str, str] = {name: ("min" if name.endswith("loss") else "max") for name in EPOCH_METRICS}
+LATENCY_MS = "latency_ms"
+"""Inference ms per image at batch 1 (eval mode, after warm-up, on the trial's own device)."""
+LATENCY_BATCH_MS = "latency_batch_ms"
+"""Inference ms per image at the serving batch (SERVING_BATCH)."""
+SERVING_BATCH = 32
+"""The batch a catalogue service classifies at once (the second latency figure)."""
+PARAMS_M = "params_m"
+"""Parameter count of the classifier, in millions."""
+COST_METRICS: tuple[str, ...] = (LATENCY_MS, LATENCY_BATCH_MS, PARAMS_M)
+"""Measured once at a trial's end when the sweep searches speed too (smaller is better)."""
+
+MODE_OF: dict[str, str] = {**{name: ("min" if name.endswith("loss") else "max") for name in EPOCH_METRICS},
+                           **{name: "min" for name in COST_METRICS}}
 """Whether larger (max) or smaller (min) is better, per metric."""
 
 RUNNING, COMPLETED, EARLY_STOPPED, DIVERGED, TIMED_OUT, FAILED = (

@@ -1,6 +1,7 @@
-"""Ship a sweep's winner: `python -m deploy.export EXPERIMENT [--trial ID] [--retrain] --out DIR`.
+"""Ship a sweep's winner: `python -m deploy.export EXPERIMENT [--trial ID | --pick RULE] [--retrain] --out DIR`.
 
-Takes the best trial by the sweep metric (or the one named with --trial), loads the checkpoint of its best
+Takes the best trial by the sweep metric (or the one named with --trial, or the finished trial a rule such as
+`--pick "fastest-within 0.01"` names: the lowest latency within 0.01 of the best metric), loads the checkpoint of its best
 epoch (the latest kept one when Ray dropped that), or with --retrain trains the same configuration from
 scratch on train + validation for the trial's best epoch count and evaluates it once on test. Writes a
 model package (see deploy/package.py): weights, the config as it ran, classes, preprocessing, validation
@@ -44,6 +45,7 @@ from deploy.package import (
 )
 from deploy.trial import checkpoint_epoch, load_trial, open_trial_data, present, summary, trial_params, trial_run_config
 from results.collect import Collected, collect, rank_trials
+from results.pareto import Objective, PickRule, parse_pick, pick_trial
 
 log = logging.getLogger("deploy.export")
 
@@ -61,10 +63,13 @@ class ExportError(UserError):
 
 
 def export_experiment(experiment: str, out: str, *, trial: Optional[str] = None, retrain: bool = False,
-                      device: Optional[str] = None, formats: Sequence[str] = FORMATS) -> dict:
-    """Write the model package of the chosen trial into `out`; returns its package.json contents."""
+                      device: Optional[str] = None, formats: Sequence[str] = FORMATS, pick: Optional[str] = None) -> dict:
+    """Write the model package of the chosen trial into `out`; returns its package.json contents.
+
+    `pick` is a rule (`fastest-within 0.01`, see results.pareto) naming the trial instead of `trial`.
+    """
     c = collect(experiment)
-    row = choose_trial(c, trial)
+    row = picked_trial(c, parse_pick(pick)) if pick is not None else choose_trial(c, trial)
     data = open_trial_data(c)
     out_dir = claim_folder(out)
     if retrain:
@@ -96,6 +101,14 @@ def choose_trial(c: Collected, trial: Optional[str] = None) -> pd.Series:
     row = match.iloc[0]
     if not isinstance(row.get("checkpoint"), str):
         raise ExportError(f"trial {row['trial_id']} of {c.location} kept no checkpoint to export")
+    return row
+
+
+def picked_trial(c: Collected, rule: PickRule) -> pd.Series:
+    """The trial `rule` names among the finished trials that kept a checkpoint (stopped ones score a low rung)."""
+    usable = c.trials[(c.trials["status"] == COMPLETED) & c.trials["checkpoint"].notna()]
+    row = pick_trial(usable, rule, Objective(f"best_{c.metric}", c.mode))
+    log.info("--pick %s names trial %s", rule.kind, row["trial_id"])
     return row
 
 
@@ -309,6 +322,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("experiment", help="experiment directory (<storage>/<name>, local path or s3:// URI)")
     parser.add_argument("--out", required=True, help="package folder to write (new, empty, or a package it wrote, which is replaced)")
     parser.add_argument("--trial", help="trial id (or a unique prefix) to export instead of the best one")
+    parser.add_argument("--pick", metavar="RULE",
+                        help="pick the trial by a rule instead: 'fastest-within TOL' (lowest latency_ms among finished "
+                             "trials within TOL of the best metric, e.g. 0.01 = one point of macro-F1), "
+                             "'smallest-within TOL' (fewest parameters), or 'best'")
     parser.add_argument("--retrain", action="store_true",
                         help="train the trial's config on train + validation for its best epoch count, test once")
     parser.add_argument("--device", help="cpu, cuda or cuda:N for loading / retraining (default: train.device)")
@@ -322,8 +339,10 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     unknown = [f for f in formats if f not in FORMATS]
     if unknown:
         raise ExportError(f"--formats names {', '.join(unknown)}; valid formats: {', '.join(FORMATS)}")
+    if args.pick is not None and args.trial is not None:
+        raise ExportError("--pick and --trial both name a trial: give one of them")
     info = export_experiment(args.experiment, args.out, trial=args.trial, retrain=args.retrain,
-                             device=args.device, formats=formats)
+                             device=args.device, formats=formats, pick=args.pick)
     _print_summary(info, args.out)
     exports = info.get("exports", {})
     return 0 if all(exports[f]["ok"] for f in formats) else 1

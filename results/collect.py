@@ -35,6 +35,7 @@ from core.layout import (
     folder_name_problem,
 )
 from core.names import (
+    COST_METRICS,
     DIVERGED,
     EARLY_STOPPED,
     EPOCH,
@@ -66,7 +67,7 @@ STUDY_FIELDS: dict[str, str] = {
 }
 """Config fields every trial row carries as `cfg_<name>` (the study's six, plus what the comparison needs)."""
 
-EXTRA_EPOCH_FIELDS = (LR, "train_loss_running", "epoch_time_s", "images_per_s", "time_total_s",
+EXTRA_EPOCH_FIELDS = (*COST_METRICS, LR, "train_loss_running", "epoch_time_s", "images_per_s", "time_total_s",
                       "time_this_iter_s", "timestamp", "training_iteration", "checkpoint_dir_name")
 TRIAL_ID_IN_DIRNAME = re.compile(r"_([0-9a-f]{5}_\d{5}|[0-9a-f]{8})_\d+_")
 """Ray's trial folder names: <trainable>_<trial id>_<index>_<params>_<date>; ids look like ab12c_00000 or 7eb3f7f3."""
@@ -343,6 +344,8 @@ def _metrics(epochs: pd.DataFrame, meta: Mapping[str, Any]) -> dict:
     for name in EPOCH_METRICS:
         out[f"final_{name}"] = _number(last[name]) if last is not None else math.nan
         out[f"best_{name}"] = _number(best[name]) if best is not None else math.nan
+    for name in COST_METRICS:  # measured once per trial (search.objectives), the same in every epoch
+        out[name] = _number(last[name]) if last is not None and name in epochs else math.nan
     return out
 
 
@@ -454,10 +457,10 @@ def _empty_trials(params: tuple[str, ...]) -> pd.DataFrame:
     columns = ["trial_id", "trial_number", "trial_dir", "status_label", "status", "epochs_run", "epochs_planned",
                "error", *(f"param_{k}" for k in params), *(f"cfg_{k}" for k in STUDY_FIELDS),
                "wall_time_s", "started_ts", "ended_ts", "best_epoch",
-               *(f"{kind}_{m}" for m in EPOCH_METRICS for kind in ("final", "best")),
+               *(f"{kind}_{m}" for m in EPOCH_METRICS for kind in ("final", "best")), *COST_METRICS,
                "checkpoint", "checkpoint_is_best", "gpu_hours", "cpu_hours", "ended_after_s"]
     numeric = {"trial_number", "epochs_run", "epochs_planned", "best_epoch", "wall_time_s", "started_ts",
-               "ended_ts", "gpu_hours", "cpu_hours", "ended_after_s"}
+               "ended_ts", "gpu_hours", "cpu_hours", "ended_after_s", *COST_METRICS}
     return pd.DataFrame({c: pd.Series(dtype="float64" if c in numeric or c.startswith(("final_", "best_"))
                                       else "object") for c in columns})
 

@@ -19,7 +19,11 @@ from core.names import (
     EARLY_STOPPED,
     EPOCH,
     FAILED,
+    LATENCY_BATCH_MS,
+    LATENCY_MS,
+    PARAMS_M,
     RUNNING,
+    SERVING_BATCH,
     TIMED_OUT,
     TRAIN_ACC,
     TRAIN_LOSS,
@@ -30,6 +34,7 @@ from core.names import (
     VAL_RECALL,
 )
 from results.collect import Collected
+from results.pareto import Objective, finished_front, sweep_objectives
 
 STATUS_COLORS = {COMPLETED: "#1f77b4", EARLY_STOPPED: "#ff7f0e", DIVERGED: "#d62728", TIMED_OUT: "#9467bd",
                  FAILED: "#7f7f7f", RUNNING: "#2ca02c"}
@@ -38,6 +43,8 @@ WEBGL_FROM = 30
 LABELS = {VAL_F1: "validation macro-F1", VAL_ACC: "validation accuracy", VAL_LOSS: "validation loss",
           TRAIN_ACC: "train accuracy", TRAIN_LOSS: "train loss", VAL_PRECISION: "validation macro precision",
           VAL_RECALL: "validation macro recall"}
+COST_LABELS = {LATENCY_MS: "latency (ms per image, batch 1)",
+               LATENCY_BATCH_MS: f"latency (ms per image, batch {SERVING_BATCH})", PARAMS_M: "parameters (millions)"}
 
 
 def metric_label(name: str) -> str:
@@ -246,3 +253,26 @@ def class_counts(classes: Sequence[str], before: Sequence[float], after: Sequenc
     fig.update_layout(barmode="group")
     return _layout(fig, f"Class counts before and after balancing ({strategy})", "class", "training images")
 
+
+
+def pareto_front(c: Collected, cost: str = LATENCY_MS) -> Optional[go.Figure]:
+    """The sweep's metric against one cost (default latency at batch 1): finished trials, their front as a line."""
+    objectives = sweep_objectives(c.sweep, c.metric, c.mode)
+    column = f"best_{c.metric}"
+    if cost not in c.trials or column not in c.trials:
+        return None
+    t = c.trials.dropna(subset=[column, cost])
+    if t.empty:
+        return None
+    front = finished_front(c.trials, [objectives[0], Objective(cost, "min")]).sort_values(cost)
+    on_all = set(finished_front(c.trials, objectives)["trial_id"])
+    fig = go.Figure()
+    for status, group in t.groupby("status", sort=False):
+        fig.add_trace(go.Scatter(x=group[cost], y=group[column], mode="markers", text=group["trial_id"],
+                                 name=f"trial ({status.replace('_', ' ')})",
+                                 marker=dict(color=STATUS_COLORS.get(status), size=8,
+                                             symbol=["star" if i in on_all else "circle" for i in group["trial_id"]])))
+    fig.add_trace(go.Scatter(x=front[cost], y=front[column], mode="lines", line_shape="hv", name="Pareto front",
+                             line=dict(color="black", width=2)))
+    return _layout(fig, f"Pareto front: {metric_label(c.metric)} against {COST_LABELS[cost]} (stars: Pareto-optimal "
+                   "over all objectives)", COST_LABELS[cost], f"{metric_label(c.metric)} at the trial's best epoch")

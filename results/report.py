@@ -62,7 +62,8 @@ def render_html(collected: Sequence[Collected], tables: dict) -> str:
     sections = [_section("Comparison of experiments", [_table_html(tables["comparison"]),
                                                        "<h3>Cost of the search</h3>", _table_html(tables["cost"])])]
     for c in collected:
-        sections.append(_section(f"Experiment {c.name}", _experiment_parts(c, tables[f"leaderboard_{c.name}"], counter)))
+        parts = _experiment_parts(c, tables[f"leaderboard_{c.name}"], counter, tables.get(f"pareto_{c.name}"))
+        sections.append(_section(f"Experiment {c.name}", parts))
     nav = " ".join(f'<a href="#{_anchor(c.name)}">{html.escape(c.name)}</a>' for c in collected)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
     return (f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>Sweep report</title>"
@@ -71,12 +72,15 @@ def render_html(collected: Sequence[Collected], tables: dict) -> str:
             f"<nav>{nav}</nav>{''.join(sections)}</body></html>")
 
 
-def _experiment_parts(c: Collected, leaderboard, counter) -> list[str]:
+def _experiment_parts(c: Collected, leaderboard, counter, front=None) -> list[str]:
     parts = [_meta_html(c), f"<h3>Leaderboard (top {len(leaderboard)} by {html.escape(c.metric)}; values at each "
              "trial's best epoch)</h3>", _table_html(leaderboard)]
+    if front is not None:
+        parts += ["<h3>Pareto-optimal trials (finished trials no other beats on every objective)</h3>",
+                  _table_html(front)]
     importances, reason = param_importances(c)
     log_params = _log_params(c)
-    figs = [figures.history_by_trial(c), figures.history_by_time(c), figures.parallel_coordinates(c, log_params),
+    figs = [figures.pareto_front(c) if front is not None else None, figures.history_by_trial(c), figures.history_by_time(c), figures.parallel_coordinates(c, log_params),
             figures.importance(importances, reason), figures.learning_curves(c),
             figures.best_precision_recall_f1(c), figures.best_accuracy_loss(c)]
     entry = _best_evaluation(c)

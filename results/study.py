@@ -42,18 +42,21 @@ def load_study(collected: Collected) -> Optional[Any]:
 
 
 class _Snapshot:
-    """A study's trials and direction, held in memory (the journal file may be a removed temporary copy)."""
+    """A study's trials and directions, held in memory (the journal file may be a removed temporary copy).
+
+    A sweep with `search.objectives` has a multi-objective study: the sweep's metric is its first objective.
+    """
 
     def __init__(self, study: Any):
         import optuna
 
         self.study_name = study.study_name
-        self.direction = study.direction
+        self.directions = study.directions
         self.trials = study.get_trials(deepcopy=True)
         verbosity = optuna.logging.get_verbosity()
         optuna.logging.set_verbosity(optuna.logging.WARNING)  # no "new study created" line per report
         try:
-            memory = optuna.create_study(direction=study.direction, study_name=study.study_name)
+            memory = optuna.create_study(directions=study.directions, study_name=study.study_name)
         finally:
             optuna.logging.set_verbosity(verbosity)
         memory.add_trials(self.trials)
@@ -76,7 +79,8 @@ def param_importances(collected: Collected) -> tuple[dict[str, float], Optional[
     try:
         with warnings.catch_warnings(record=True) as caught:  # few trials per value: a log line, not a warning
             warnings.simplefilter("always")
-            importances = dict(optuna.importance.get_param_importances(snapshot.study))
+            metric = (lambda t: t.values[0]) if len(snapshot.directions) > 1 else None  # the sweep's metric
+            importances = dict(optuna.importance.get_param_importances(snapshot.study, target=metric))
     except (RuntimeError, ValueError) as err:  # e.g. every completed trial sampled the same values
         return {}, f"Optuna could not compute importances: {err}"
     for warning in caught:

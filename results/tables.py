@@ -12,8 +12,21 @@ from typing import Any, Callable, Optional, Sequence
 
 import pandas as pd
 
-from core.names import COMPLETED, EARLY_STOPPED, TRAIN_ACC, TRAIN_LOSS, VAL_ACC, VAL_F1, VAL_LOSS
+from core.names import (
+    COMPLETED,
+    EARLY_STOPPED,
+    LATENCY_BATCH_MS,
+    LATENCY_MS,
+    PARAMS_M,
+    SERVING_BATCH,
+    TRAIN_ACC,
+    TRAIN_LOSS,
+    VAL_ACC,
+    VAL_F1,
+    VAL_LOSS,
+)
 from results.collect import Collected, rank_trials
+from results.pareto import finished_front, sweep_objectives
 
 LEADERBOARD_COLUMNS: dict[str, str] = {
     "cfg_epochs": "Epochs",
@@ -181,9 +194,36 @@ def write_table(table: pd.DataFrame, out_dir: str | Path, stem: str) -> list[Pat
     return paths
 
 
+PARETO_COLUMNS: dict[str, str] = {
+    LATENCY_MS: "Latency (ms, batch 1)", LATENCY_BATCH_MS: f"Latency (ms/image, batch {SERVING_BATCH})",
+    PARAMS_M: "Parameters (M)",
+}
+
+
+def pareto(collected: Collected) -> pd.DataFrame:
+    """The Pareto-optimal finished trials over the sweep's metric and its `search.objectives`, best metric first."""
+    objectives = sweep_objectives(collected.sweep, collected.metric, collected.mode)
+    front = finished_front(collected.trials, objectives)
+    table = pd.DataFrame({"Trial": front["trial_id"].to_numpy()})
+    for key in collected.params:
+        table[key] = front[f"param_{key}"].to_numpy()
+    table[LEADERBOARD_COLUMNS.get(f"best_{collected.metric}", collected.metric)] = front[f"best_{collected.metric}"].to_numpy()
+    for source, header in PARETO_COLUMNS.items():
+        if source in front:
+            table[header] = front[source].to_numpy()
+    table.index = pd.RangeIndex(1, len(table) + 1, name="Rank")
+    return table
+
+
+def has_objectives(collected: Collected) -> bool:
+    """Whether the sweep searched costs beside its metric (then its report has a Pareto table and plot)."""
+    return bool((collected.sweep.get("search") or {}).get("objectives"))
+
+
 def all_tables(experiments: Sequence[Collected], top: int = 5) -> dict[str, pd.DataFrame]:
-    """Every table of a report: one leaderboard per experiment, then comparison and cost."""
+    """Every table of a report: one leaderboard (and Pareto front) per experiment, then comparison and cost."""
     tables = {f"leaderboard_{c.name}": leaderboard(c, top) for c in experiments}
+    tables.update({f"pareto_{c.name}": pareto(c) for c in experiments if has_objectives(c)})
     tables["comparison"] = comparison(experiments)
     tables["cost"] = cost(experiments)
     return tables

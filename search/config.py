@@ -8,7 +8,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any, Literal, Mapping, Optional, Union
 
-from core.names import EPOCH_METRICS, MODE_OF
+from core.names import COST_METRICS, EPOCH_METRICS, MODE_OF
 from core.schema import ConfigError, check, from_mapping, load_yaml, with_overrides
 from core.uri import check_no_credentials
 from data_pipeline.config import DataConfig
@@ -28,6 +28,7 @@ PARAM_ALIASES: dict[str, str] = {
     "edgenet": "model.edgenet.mode",
     "train_last_blocks": "model.train_last_blocks",
     "balance": "data.balance.strategy",
+    "image_size": "model.image_size",
 }
 """Short names for the searched fields; any other dotted path into the tree (`train.warmup_epochs`) works too."""
 
@@ -121,6 +122,9 @@ class SearchConfig:
     metric: str = "val_f1"
     mode: Optional[Literal["max", "min"]] = None
     """max or min; None takes the metric's natural direction."""
+    objectives: tuple[str, ...] = ()
+    """Cost objectives searched beside `metric` (latency_ms, latency_batch_ms, params_m; all minimized): the
+    Optuna study becomes multi-objective, ASHA still stops trials on `metric` alone."""
     num_samples: int = 16
     max_concurrent: int = 2
     max_failures: int = 2
@@ -135,6 +139,9 @@ class SearchConfig:
     def __post_init__(self) -> None:
         check(len(self.space) >= 1, "space", {}, "must define at least one searched parameter")
         check(self.metric in EPOCH_METRICS, "metric", self.metric, f"must be a metric the trainer reports: {', '.join(EPOCH_METRICS)}")
+        for name in self.objectives:
+            check(name in COST_METRICS, "objectives", name, f"must be a cost the trial measures: {', '.join(COST_METRICS)}")
+        check(len(set(self.objectives)) == len(self.objectives), "objectives", list(self.objectives), "must not repeat a name")
         check(self.num_samples >= 1, "num_samples", self.num_samples, "must be >= 1")
         check(self.max_concurrent >= 1, "max_concurrent", self.max_concurrent, "must be >= 1")
         check(self.max_failures >= 0, "max_failures", self.max_failures, "must be >= 0")
@@ -144,6 +151,11 @@ class SearchConfig:
     @property
     def metric_mode(self) -> str:
         return self.mode or MODE_OF[self.metric]
+
+    @property
+    def objective_modes(self) -> dict[str, str]:
+        """Every objective of the study, the metric first, with its direction."""
+        return {self.metric: self.metric_mode, **{name: MODE_OF[name] for name in self.objectives}}
 
 
 @dataclass(frozen=True)

@@ -67,7 +67,8 @@ class PruneAwareOptunaSearch(OptunaSearch):
             return super().on_trial_complete(trial_id, result, error)
         # Stopped by the scheduler (status still "running") or diverged: not a final score. Tune hands the
         # result that made the scheduler stop the trial only to on_trial_complete, so report it here.
-        step, value = result.get(TRAINING_ITERATION), result.get(self.metric)
+        step = result.get(TRAINING_ITERATION)
+        value = None if isinstance(self.metric, list) else result.get(self.metric)  # multi-objective: no reports
         if step is not None and value is not None and step != self._last_step.get(trial_id):
             ot_trial.report(value, step)
         self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
@@ -148,10 +149,11 @@ class StudyFile(JournalFileBackend):
 def make_searcher(cfg: ExperimentConfig, experiment: Experiment) -> PruneAwareOptunaSearch:
     """The searcher of a sweep, its Optuna study stored with the experiment."""
     points = [dict(point) for point in cfg.search.points_to_evaluate]
+    objectives = cfg.search.objective_modes  # one objective: Ray's single-metric path (intermediate values)
     return PruneAwareOptunaSearch(
         space=define_by_run(cfg.search.space),
-        metric=cfg.search.metric,
-        mode=cfg.search.metric_mode,
+        metric=list(objectives) if len(objectives) > 1 else cfg.search.metric,
+        mode=list(objectives.values()) if len(objectives) > 1 else cfg.search.metric_mode,
         points_to_evaluate=points or None,
         sampler=make_sampler(cfg.search.sampler, cfg.search.max_concurrent),
         study_name=experiment.name,

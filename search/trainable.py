@@ -57,17 +57,29 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
     faults.arm(trainer, run.train.batch_size)  # tests only: nothing unless EDGETUNE_FAULTS is set
 
     node_id = ray.get_runtime_context().get_node_id()
+    costs = measure_costs(trainer) if cfg.search.objectives else {}
 
     def report(metrics: dict) -> None:
         with reporting, tempfile.TemporaryDirectory() as directory:
             trainer.save_checkpoint(directory)
-            tune.report({**metrics, NODE_ID: node_id}, checkpoint=tune.Checkpoint.from_directory(directory))
+            tune.report({**metrics, **costs, NODE_ID: node_id}, checkpoint=tune.Checkpoint.from_directory(directory))
         faults.after_report(metrics, run.train.batch_size, tune.get_context().get_trial_dir())
 
     try:
         trainer.fit(on_epoch=report)
     finally:
         finished.set()
+
+
+def measure_costs(trainer: Any) -> dict[str, float]:
+    """Latency and size of the network the trial ships, measured once before training on the trial's device.
+
+    They depend on the architecture (backbone, EdgeNet mode, input size), not on the weights, so every epoch
+    reports the same figures and a trial ASHA stops early still has them.
+    """
+    from model.latency import measure_latency
+
+    return measure_latency(trainer.deployable_model(), trainer.device)
 
 
 def memory_fraction(gpu: float) -> Optional[float]:

@@ -67,6 +67,8 @@ def test_gpu_configs_contain_the_studys_table(name):
     (("search:", "search:\n  metric: accuracy"), "search.metric is 'accuracy', but must be a metric the trainer reports"),
     (("search:", "search:\n  scheduler: {type: hyperband}"), "search.scheduler.type is 'hyperband', but must be one of 'asha', 'fifo'"),
     (("search:", "search:\n  scheduler: {grace_period: 9}"), "search.scheduler.grace_period is 9, but must be <= the largest epoch count (6)"),
+    (("search:", "search:\n  objectives: [speed]"), "search.objectives is 'speed', but must be a cost the trial measures: latency_ms"),
+    (("search:", "search:\n  objectives: [params_m, params_m]"), "search.objectives is ['params_m', 'params_m'], but must not repeat"),
     (("search:", "search:\n  sampler: {type: grid}"), "search.sampler.type is 'grid', but must be one of 'tpe', 'random'"),
     (("when: {optimizer: [sgd]}", "when: {optimiser: [sgd]}"), "search.space.optimiser is named in a `when` condition but is not searched"),
 ])

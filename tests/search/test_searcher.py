@@ -139,3 +139,19 @@ def test_a_killed_drivers_journal_is_repaired_when_the_sweep_resumes(tmp_path):
     again = optuna.load_study(study_name="exp", storage=open_study_storage(tmp_path / "exp"))
     assert [t.value for t in again.trials] == [0.5, 0.7]
     assert not (tmp_path / "exp" / "optuna.journal.lock").exists()
+
+
+def test_a_latency_objective_makes_a_multi_objective_study_whose_stopped_trials_are_pruned(tmp_path):
+    cfg = load_config("configs/smoke.yaml", {"search.objectives": ["latency_ms"], "search.points_to_evaluate": []})
+    assert cfg.search.objective_modes == {"val_f1": "max", "latency_ms": "min"}
+    searcher = make_searcher(cfg, Experiment(str(tmp_path / "exp")))
+    for trial_id, values, status in (("stopped", [0.2, 0.3], "running"), ("finished", [0.2, 0.5], "completed")):
+        searcher.suggest(trial_id)
+        for i, value in enumerate(values, start=1):
+            searcher.on_trial_result(trial_id, {**epoch(i, value, status), "latency_ms": 2.5})
+        searcher.on_trial_complete(trial_id, {**epoch(len(values), values[-1], status), "latency_ms": 2.5})
+    study = optuna.load_study(study_name="exp", storage=open_study_storage(tmp_path / "exp"))
+    assert [d.name for d in study.directions] == ["MAXIMIZE", "MINIMIZE"]
+    trials = {t.user_attrs.get("ray_trial_id"): t for t in study.trials}
+    assert trials["stopped"].state == TrialState.PRUNED
+    assert trials["finished"].state == TrialState.COMPLETE and trials["finished"].values == [0.5, 2.5]
