@@ -8,7 +8,7 @@ SHARED_DATA := ../shared/datasets/clothing-small
 DEMO_DATA_DIR := .data/clothing-dataset-small
 DEMO_CACHE := .cache/data
 
-.PHONY: install test demo bench clean
+.PHONY: install test test-fast demo bench clean
 
 install: $(STAMP)
 
@@ -25,6 +25,12 @@ $(STAMP): pyproject.toml
 test: install
 	$(PY) -m ruff check .
 	$(PY) -m pytest -q
+
+# The unit tests alone: everything not marked `integration` (Ray, subprocess sweeps, Chromium, the S3 server;
+# tests/conftest.py marks users of the shared sweep and Ray fixtures). CI runs `make test`, never this alone.
+test-fast: install
+	$(PY) -m ruff check .
+	$(PY) -m pytest -q -m "not integration"
 
 demo: install
 	@data="$$($(MAKE) --no-print-directory -s demo-data DATA='$(DATA)')" || exit 2; \

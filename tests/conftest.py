@@ -10,8 +10,18 @@ import pytest
 ROOT = Path(__file__).resolve().parents[1]
 CLOTHING = Path(os.environ.get("CLOTHING_SMALL", ROOT.parent / "shared" / "datasets" / "clothing-small"))
 
+INTEGRATION_FIXTURES = frozenset({"smoke_sweep", "real_experiment", "ray_session", "s3_server"})
+"""Fixtures that start Ray, a subprocess sweep or a server: a test using one is `integration` without saying so."""
+
 _NOT_PROVEN: list[str] = []
 """Tests that docs/RELIABILITY.md cites and that skipped or xfailed in this session."""
+
+
+def pytest_collection_modifyitems(items) -> None:
+    """`make test-fast` (`-m "not integration"`) must not reach a sweep through a shared fixture."""
+    for item in items:
+        if INTEGRATION_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.integration)
 
 
 def pytest_runtest_logreport(report) -> None:

@@ -57,6 +57,7 @@ RECIPE_ON = ["train.ema_decay=0.99", "train.mixup_alpha=0.2", "train.cutmix_alph
              "data.augment.random_erasing=0.25", "data.balance.strategy=crt", "data.balance.crt_epochs=1"]
 
 
+@pytest.mark.integration
 def test_the_whole_recipe_runs_from_the_command_line(clothing_root, session_tmp, tmp_path):
     """The recipe's options and cRT on at once, on a tiny model and 8 photos a class: the CLI accepts them
     all, trains both phases and writes the averaged weights into the checkpoint."""

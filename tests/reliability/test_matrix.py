@@ -39,6 +39,7 @@ def untested(cited: set[tuple[str, str]], items: list[dict]) -> list[str]:
     return problems
 
 
+@pytest.mark.integration
 def test_every_cited_test_is_collected_and_not_skipped_or_xfail(tmp_path):
     cited = cited_tests()
     assert len(cited) > 40

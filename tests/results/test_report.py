@@ -42,6 +42,7 @@ def test_class_counts_follow_the_best_trials_balancing(tmp_path, clothing_root, 
     assert list(class_counts(collect(str(quarter))).before) == [round(n / 4) for n in train]  # what trials saw
 
 
+@pytest.mark.integration
 def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache, artifacts):
     """Every kind of figure: exp_a is evaluated and points at a real prepared cache (class counts)."""
     exp_a = write_experiment(tmp_path / "s", "exp_a", default_trials(), clothing_root=str(clothing_root),
@@ -85,6 +86,7 @@ PROBE_JS = """() => ({xss: window.__xss || 0, text: document.body.innerText,
     scripts: document.querySelectorAll('script').length, plots: document.querySelectorAll('.js-plotly-plot').length})"""
 
 
+@pytest.mark.integration
 def test_hostile_names_are_shown_as_text_never_run(tmp_path, clothing_root, artifacts):
     """Class names, trial ids, the experiment's name, checkpoint paths and sweep metadata are all data."""
     import json
