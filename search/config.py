@@ -92,9 +92,9 @@ class SamplerConfig:
     """TPE models parameters jointly (and handles conditional ones by group)."""
     prune_stopped: bool = True
     """Tell Optuna that trials ASHA stopped early were PRUNED (with their intermediate values), not COMPLETE."""
-    history: Optional[int] = 2000
+    history: Optional[int] = 1000
     """TPE models only the most recent `history` finished trials (and every running one): a TPE suggestion costs
-    time in proportion to the trials it models (about 250 ms at 10,000 trials), a window keeps it flat. Null: all."""
+    time in proportion to the trials it models (hundreds of ms at 10,000 trials), a window keeps it flat. Null: all."""
 
     def __post_init__(self) -> None:
         if self.n_startup_trials is not None:

@@ -110,6 +110,10 @@ class WindowedTPESampler(optuna.samplers.TPESampler):
         super().__init__(*args, **kwargs)
         self._history = history
 
+    def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
+        # the grouped search space is also rebuilt from every trial on each suggestion
+        return super().infer_relative_search_space(self._window(study), trial)
+
     def sample_relative(self, study: optuna.Study, trial: Any, search_space: dict) -> dict:
         return super().sample_relative(self._window(study), trial, search_space)
 
@@ -131,12 +135,14 @@ class StudyWindow:
         return getattr(self._study, name)
 
     def _get_trials(self, *args: Any, **kwargs: Any) -> list:
-        trials = self._study._get_trials(*args, **kwargs)
-        finished = [t.number for t in trials if t.state.is_finished()]
-        if len(finished) <= self._history:
-            return trials
-        oldest_kept = sorted(finished)[-self._history]
-        return [t for t in trials if not t.state.is_finished() or t.number >= oldest_kept]
+        kept, finished = [], 0
+        for trial in reversed(self._study._get_trials(*args, **kwargs)):  # storages list trials by number
+            if trial.state.is_finished():
+                if finished == self._history:
+                    continue
+                finished += 1
+            kept.append(trial)
+        return kept[::-1]
 
 
 def open_study_storage(experiment_dir: str | Path) -> JournalStorage:
