@@ -96,8 +96,54 @@ def make_sampler(cfg: SamplerConfig, concurrency: int) -> optuna.samplers.BaseSa
     # group: conditional parameters (momentum only for sgd) are modelled with the trials that have them.
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-        return optuna.samplers.TPESampler(seed=cfg.seed, n_startup_trials=startup, multivariate=cfg.multivariate,
-                                          group=cfg.multivariate, constant_liar=True)
+        return WindowedTPESampler(seed=cfg.seed, n_startup_trials=startup, multivariate=cfg.multivariate,
+                                  group=cfg.multivariate, constant_liar=True, history=cfg.history)
+
+
+class WindowedTPESampler(optuna.samplers.TPESampler):
+    """TPE that models the `history` most recent finished trials (and all running ones), or all when None.
+
+    A TPE suggestion builds Parzen estimators over every trial it sees, so it grows linearly with the study;
+    the window bounds it. Start-up is still counted over the whole study.
+    """
+
+    def __init__(self, *args: Any, history: Optional[int] = None, **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self._history = history
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: Any) -> dict:
+        # the grouped search space is also rebuilt from every trial on each suggestion
+        return super().infer_relative_search_space(self._window(study), trial)
+
+    def sample_relative(self, study: optuna.Study, trial: Any, search_space: dict) -> dict:
+        return super().sample_relative(self._window(study), trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: Any, param_name: str, param_distribution: Any) -> Any:
+        return super().sample_independent(self._window(study), trial, param_name, param_distribution)
+
+    def _window(self, study: optuna.Study) -> optuna.Study:
+        return study if self._history is None else StudyWindow(study, self._history)
+
+
+class StudyWindow:
+    """A read view of `study` whose trial lists keep the `history` most recent finished trials and every other."""
+
+    def __init__(self, study: optuna.Study, history: int):
+        self._study = study
+        self._history = history
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._study, name)
+
+    def _get_trials(self, *args: Any, **kwargs: Any) -> list:
+        kept, finished = [], 0
+        for trial in reversed(self._study._get_trials(*args, **kwargs)):  # storages list trials by number
+            if trial.state.is_finished():
+                if finished == self._history:
+                    continue
+                finished += 1
+            kept.append(trial)
+        return kept[::-1]
 
 
 def open_study_storage(experiment_dir: str | Path) -> JournalStorage:

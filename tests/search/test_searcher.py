@@ -4,9 +4,10 @@ import pytest
 from optuna.trial import TrialState
 from ray.tune.search.optuna import OptunaSearch
 
+from core.schema import ConfigError
 from search.config import SamplerConfig, load_config
 from search.experiment import Experiment
-from search.searcher import PruneAwareOptunaSearch, make_sampler, make_searcher, open_study_storage
+from search.searcher import PruneAwareOptunaSearch, StudyWindow, make_sampler, make_searcher, open_study_storage
 from search.space import define_by_run
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -66,6 +67,42 @@ def test_turning_pruning_off_reproduces_the_default():
 def test_tpe_starts_with_at_least_as_many_random_trials_as_slots(concurrency, startup, expected):
     sampler = make_sampler(SamplerConfig(n_startup_trials=startup), concurrency)
     assert sampler._n_startup_trials == expected
+
+
+X = optuna.distributions.FloatDistribution(0.0, 1.0)
+
+
+def study_of(xs: list[float], running: int = 0) -> optuna.Study:
+    """A study of finished trials at `xs` (value = x, so TPE's good region is the high xs) and `running` open ones."""
+    study = optuna.create_study(direction="maximize")
+    study.add_trials([optuna.trial.create_trial(params={"x": x}, distributions={"x": X}, value=x) for x in xs])
+    for _ in range(running):
+        study.ask()
+    return study
+
+
+def test_the_window_keeps_the_most_recent_finished_trials_and_every_running_one():
+    study = study_of([0.1 * i for i in range(10)], running=2)
+    kept = StudyWindow(study, 4)._get_trials(deepcopy=False)
+    assert [t.number for t in kept] == [6, 7, 8, 9, 10, 11]
+    assert len(StudyWindow(study, 50)._get_trials(deepcopy=False)) == 12
+
+
+def suggestion(history, xs: list[float]) -> float:
+    study = study_of(xs)
+    study.sampler = make_sampler(SamplerConfig(n_startup_trials=10, history=history, seed=3), 1)
+    return study.ask().suggest_float("x", 0.0, 1.0)
+
+
+def test_windowed_tpe_suggests_from_the_recent_trials_only():
+    recent = [0.05 * i for i in range(20)]
+    assert suggestion(20, [0.9] * 30 + recent) == suggestion(20, [0.1] * 30 + recent)
+    assert suggestion(None, [0.9] * 30 + recent) != suggestion(None, [0.1] * 30 + recent)
+
+
+def test_a_window_smaller_than_the_start_up_is_refused():
+    with pytest.raises(ConfigError, match="history is 5, but must be >= n_startup_trials"):
+        SamplerConfig(n_startup_trials=8, history=5)
 
 
 def test_study_is_stored_in_the_experiment_and_known_points_run_first(tmp_path):
