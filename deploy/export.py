@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import json
 import logging
 import math
 import sys
@@ -28,8 +29,10 @@ import torch
 
 from core.cli import command
 from core.errors import UserError
+from core.layout import CALIBRATION_FILE, RESULTS_DIR
 from core.names import COMPLETED, EPOCH, EPOCH_METRICS
 from core.schema import with_overrides
+from core.storage import open_experiment
 from data_pipeline.cache import PreparedData
 from data_pipeline.loader import BatchLoader
 from deploy.calibration import calibrate
@@ -79,6 +82,7 @@ def export_experiment(experiment: str, out: str, *, trial: Optional[str] = None,
     write_package(out_dir, model, trainer.cfg, data.classes, meta)
     info = {**_read_meta(out_dir), "exports": export_and_check(model, check_batch(data, model), out_dir, formats)}
     write_meta(out_dir, info)
+    _record_calibration(c, info)
     return info
 
 
@@ -138,6 +142,14 @@ def fit_calibration(data: PreparedData, model: torch.nn.Module) -> Optional[dict
     log.info("calibration: temperature %.3f, ECE (%d bins) %.4f -> %.4f on %d validation images", fit["temperature"],
              fit["bins"], fit["ece_before"], fit["ece_after"], fit["images"])
     return fit
+
+
+def _record_calibration(c: Collected, info: Mapping[str, Any]) -> None:
+    """The experiment's results/calibration.json, beside evaluation.json: what the report shows (results reads files)."""
+    if not info.get("calibration"):
+        return
+    record = {"trial_id": info["source"]["trial_id"], "exported_at": info["created_at"], **info["calibration"]}
+    open_experiment(c.location).write_text(json.dumps(record, indent=1), RESULTS_DIR, CALIBRATION_FILE)
 
 
 def export_and_check(model: torch.nn.Module, x: torch.Tensor, out_dir: Path, formats: Sequence[str]) -> dict:
@@ -284,8 +296,6 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _read_meta(out_dir: Path) -> dict:
-    import json
-
     return json.loads((out_dir / META_FILE).read_text(encoding="utf-8"))
 
 

@@ -86,7 +86,9 @@ def _experiment_parts(c: Collected, leaderboard, counter) -> list[str]:
     else:
         figs += [figures.confusion_matrix(entry), figures.per_class_f1(entry)]
         parts.append(_per_class_html(entry))
-    figs.append(_balance_figure(c))
+    figs += [_balance_figure(c), figures.reliability_diagram(c.calibration)]
+    if c.calibration:
+        parts.append(_calibration_html(c.calibration))
     parts += [_figure_html(f, f"fig-{next(counter)}") for f in figs if f is not None]
     return parts
 
@@ -132,6 +134,13 @@ def _per_class_html(entry: dict) -> str:
     return (f"<h3>Test set: trial {html.escape(str(entry.get('trial_id')))}</h3>"
             f"<p>{html.escape(summary)} (checkpoint {html.escape(str(entry.get('checkpoint')))}, "
             f"epoch {entry.get('epoch')})</p>")
+
+
+def _calibration_html(cal: dict) -> str:
+    return (f"<h3>Calibration of the exported package: trial {html.escape(str(cal.get('trial_id')))}</h3>"
+            f"<p>temperature {cal.get('temperature', 1.0):.3f} fitted on {cal.get('images')} validation images; "
+            f"expected calibration error ({cal.get('bins')} bins) {cal.get('ece_before', float('nan')):.4f} before, "
+            f"{cal.get('ece_after', float('nan')):.4f} after</p>")
 
 
 def _meta_html(c: Collected) -> str:

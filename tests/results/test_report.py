@@ -9,7 +9,7 @@ import pytest
 from results.report import write_report
 from tests.conftest import run_cli
 from tests.results.browser import open_report
-from tests.results.synthetic import default_trials, write_evaluation, write_experiment
+from tests.results.synthetic import default_trials, write_calibration, write_evaluation, write_experiment
 
 
 def test_write_report_files_and_tables(exp_a, exp_b, tmp_path):
@@ -47,6 +47,7 @@ def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache
     exp_a = write_experiment(tmp_path / "s", "exp_a", default_trials(), clothing_root=str(clothing_root),
                              cache_path=small_cache.path, balance="hybrid")
     write_evaluation(exp_a)
+    calibration = write_calibration(exp_a)
     exp_b = write_experiment(tmp_path / "s", "exp_b", default_trials()[:3], clothing_root=str(clothing_root),
                              edgenet="residual")
     path = write_report([str(exp_a), str(exp_b)], str(tmp_path / "report"))
@@ -57,7 +58,9 @@ def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache
     assert not lost, lost  # more WebGL figures than the browser keeps contexts for
     assert not page.blocked_requests, page.blocked_requests
     assert sorted(p["id"] for p in page.plots) == sorted(expected)
-    assert len(expected) == 7 + 3 + 7  # exp_a adds the confusion matrix, per-class F1 and class counts
+    assert len(expected) == 7 + 4 + 7  # exp_a adds the confusion matrix, per-class F1, class counts, reliability
+    assert f"{calibration['ece_after']:.4f} after" in path.read_text()
+    assert any(p["title"].startswith("Reliability on 300 validation images") for p in page.plots), page.plots
     for plot in page.plots:
         assert plot["traces"] >= 1 and plot["svg"] >= 1 and plot["drawn"] >= 1, plot
         assert plot["height"] > 200 and plot["width"] > 400, plot
