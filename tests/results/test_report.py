@@ -42,6 +42,14 @@ def test_class_counts_follow_the_best_trials_balancing(tmp_path, clothing_root, 
     assert list(class_counts(collect(str(quarter))).before) == [round(n / 4) for n in train]  # what trials saw
 
 
+THUMBS_JS = """() => {
+    const imgs = Array.from(document.querySelectorAll('.data-page img.thumb'));
+    return {pages: document.querySelectorAll('.data-page').length, count: imgs.length,
+            loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+            srcs: Array.from(new Set(imgs.map(i => i.src.slice(0, 15))))};
+}"""
+
+
 def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache, artifacts):
     """Every kind of figure: exp_a is evaluated and points at a real prepared cache (class counts)."""
     exp_a = write_experiment(tmp_path / "s", "exp_a", default_trials(), clothing_root=str(clothing_root),
@@ -52,8 +60,11 @@ def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache
                              edgenet="residual")
     path = write_report([str(exp_a), str(exp_b)], str(tmp_path / "report"))
     expected = re.findall(r'<div id="(fig-\d+)"', path.read_text())
-    page = open_report(path, artifacts / "report_synthetic.png")
+    page = open_report(path, artifacts / "report_synthetic.png", probe=THUMBS_JS)
     assert not page.console_errors, page.console_errors
+    thumbs = page.probe  # the data page (exp_a has a real cache): 4 training photos per class, all decoded offline
+    assert thumbs["pages"] == 1 and thumbs["count"] == 4 * len(small_cache.classes), thumbs
+    assert thumbs["loaded"] == thumbs["count"] and all(src.startswith("data:image/jpeg") for src in thumbs["srcs"])
     lost = [w for w in page.console_warnings if "webgl" in w.lower() and "context" in w.lower()]
     assert not lost, lost  # more WebGL figures than the browser keeps contexts for
     assert not page.blocked_requests, page.blocked_requests
