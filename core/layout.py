@@ -9,7 +9,8 @@
         <trial folders>     Ray Tune's: params.json, result.json, progress.csv, checkpoint_*/, and
                             trial_config.yaml: the training config the trial ran, exactly (written by the driver)
         report/             tables and report.html written at the end of the sweep
-        results/            trials.parquet, epochs.parquet (results.collect), evaluation.json (deploy.evaluate)
+        results/            trials.parquet, epochs.parquet (results.collect), evaluation.json (deploy.evaluate),
+                            calibration.json (deploy.export: the exported trial's temperature, ECE, reliability)
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ REPORT_DIR = "report"
 TRIAL_CONFIG = "trial_config.yaml"
 RESULTS_DIR = "results"
 EVALUATION_FILE = "evaluation.json"
+CALIBRATION_FILE = "calibration.json"
 
 
 def folder_name_problem(name: object) -> Optional[str]:

@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import copy
 import datetime as dt
+import json
 import logging
 import math
 import sys
@@ -29,10 +30,13 @@ import torch
 
 from core.cli import command
 from core.errors import UserError
+from core.layout import CALIBRATION_FILE, RESULTS_DIR
 from core.names import COMPLETED, EPOCH, EPOCH_METRICS
 from core.schema import with_overrides
+from core.storage import open_experiment
 from data_pipeline.cache import PreparedData
 from data_pipeline.loader import BatchLoader
+from deploy.calibration import calibrate
 from deploy.package import (
     META_FILE,
     ONNX_FILE,
@@ -54,6 +58,7 @@ TOLERANCE = 1e-4
 CHECK_IMAGES = 32
 """Real test images (evenly spread over the split) the exports are checked on."""
 FORMATS = ("torchscript", "onnx")
+CALIBRATION_BATCH = 64
 RETRAIN_SPLITS = ("train", "validation")
 """What --retrain trains on: the trial's config over train + validation, for its best epoch count."""
 
@@ -77,10 +82,12 @@ def export_experiment(experiment: str, out: str, *, trial: Optional[str] = None,
     else:
         trainer, source, metrics = _from_checkpoint(c, row, data, device)
     model = cpu_model(trainer.deployable_model())  # the weight average, post-hoc adjustment folded in: as measured
-    meta = {"source": source, "metrics": metrics, "created_at": _now(), "versions": _versions()}
+    meta = {"source": source, "metrics": metrics, "calibration": fit_calibration(data, model),
+            "created_at": _now(), "versions": _versions()}
     write_package(out_dir, model, trainer.cfg, data.classes, meta)
     info = {**_read_meta(out_dir), "exports": export_and_check(model, check_batch(data, model), out_dir, formats)}
     write_meta(out_dir, info)
+    _record_calibration(c, info)
     return info
 
 
@@ -130,6 +137,32 @@ def check_batch(data: PreparedData, model: torch.nn.Module, n: int = CHECK_IMAGE
                          out_size=dc["input_size"][-1], prefetch=False)
     x, _ = next(loader.iterate(idx))
     return x
+
+
+def fit_calibration(data: PreparedData, model: torch.nn.Module) -> Optional[dict]:
+    """Temperature scaling on the packaged model's validation logits (what predict computes); None without validation."""
+    split = data.split("validation")
+    if len(split) == 0:
+        log.warning("%s: the validation split is empty; the package is not calibrated (temperature 1)", data.path)
+        return None
+    dc = model.data_config
+    loader = BatchLoader(split, batch_size=CALIBRATION_BATCH, device="cpu", mean=dc["mean"], std=dc["std"],
+                         out_size=dc["input_size"][-1], prefetch=False)
+    with torch.no_grad():
+        batches = [(model(x), y) for x, y in loader.iterate()]
+    logits = torch.cat([z for z, _ in batches]).double().numpy()
+    fit = calibrate(logits, torch.cat([y for _, y in batches]).numpy())
+    log.info("calibration: temperature %.3f, ECE (%d bins) %.4f -> %.4f on %d validation images", fit["temperature"],
+             fit["bins"], fit["ece_before"], fit["ece_after"], fit["images"])
+    return fit
+
+
+def _record_calibration(c: Collected, info: Mapping[str, Any]) -> None:
+    """The experiment's results/calibration.json, beside evaluation.json: what the report shows (results reads files)."""
+    if not info.get("calibration"):
+        return
+    record = {"trial_id": info["source"]["trial_id"], "exported_at": info["created_at"], **info["calibration"]}
+    open_experiment(c.location).write_text(json.dumps(record, indent=1), RESULTS_DIR, CALIBRATION_FILE)
 
 
 def export_and_check(model: torch.nn.Module, x: torch.Tensor, out_dir: Path, formats: Sequence[str]) -> dict:
@@ -276,8 +309,6 @@ def _max_diff(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def _read_meta(out_dir: Path) -> dict:
-    import json
-
     return json.loads((out_dir / META_FILE).read_text(encoding="utf-8"))
 
 
@@ -307,6 +338,10 @@ def _print_summary(info: Mapping[str, Any], out: str) -> None:
     print(f"exported trial {src['trial_id']} ({how}) -> {out}")
     print(f"test: accuracy {test.get('acc', math.nan):.4f}, macro-F1 {test.get('f1', math.nan):.4f} "
           f"on {metrics.get('test_images')} images")
+    cal = info.get("calibration")
+    if cal:
+        print(f"calibration: temperature {cal['temperature']:.3f}, ECE {cal['ece_before']:.4f} -> "
+              f"{cal['ece_after']:.4f} on {cal['images']} validation images")
     exports = info.get("exports", {})
     for name in FORMATS:
         if name in exports:

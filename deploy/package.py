@@ -1,7 +1,8 @@
 """A model package: one self-describing folder that `deploy.predict` (or any deployment) loads without the sweep.
 
     <package>/
-        package.json          format, classes (output order), preprocessing, metrics, source, export checks
+        package.json          format, classes (output order), preprocessing, metrics, source, export checks,
+                              calibration (temperature T fitted on validation; probabilities = softmax(logits / T))
         config.yaml           the RunConfig exactly as the model was trained (data / model / train)
         model.safetensors     the classifier's weights (float32 state dict)
         model.torchscript.pt  traced TorchScript module: normalized (B, 3, S, S) float32 -> (B, classes) logits
@@ -88,6 +89,15 @@ class ModelPackage:
     classes: tuple[str, ...]
     preprocessing: Preprocessing
     meta: Mapping[str, Any] = field(repr=False)
+
+    @property
+    def temperature(self) -> float:
+        """The calibration temperature fitted at export (probabilities are softmax(logits / T)); 1 when none."""
+        cal = self.meta.get("calibration") or {}
+        t = float(cal.get("temperature", 1.0))
+        if not t > 0:
+            raise PackageError(f"{self.path / META_FILE}: calibration.temperature is {t}, but must be > 0")
+        return t
 
     def file(self, name: str) -> Path:
         """Path of one file of the package; PackageError when it is missing."""

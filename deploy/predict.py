@@ -4,7 +4,7 @@ Folders are searched recursively for images (by extension); files named explicit
 Each photo is decoded exactly as the training cache was built (data_pipeline.scan.decode_file) and fed
 through the evaluation loader (data_pipeline.loader.BatchLoader), in batches, on CPU or GPU. A photo that
 cannot be decoded gives a row with its error instead of stopping the run. Output: one row per photo with
-the top-k labels and probabilities, as CSV or JSON, on stdout or into --out.
+the top-k labels and calibrated probabilities (softmax of logits / the package's temperature), as CSV or JSON, on stdout or into --out.
 
     python -m deploy.predict --model packages/demo photos/ shirt.jpg --top-k 3 --format json
 """
@@ -77,6 +77,11 @@ class Predictor:
         return self.model(x.to(self.device)).float().cpu()
 
 
+    def probabilities(self, x: torch.Tensor) -> torch.Tensor:
+        """Calibrated class probabilities: softmax(logits / T) with the package's temperature."""
+        return torch.softmax(self.logits(x) / self.package.temperature, dim=1)
+
+
 def find_images(inputs: Sequence[str]) -> list[str]:
     """Files as given, then each folder's image files (recursively, sorted); inputs that do not exist are kept."""
     found: list[str] = []
@@ -131,7 +136,7 @@ def _classify_batch(paths: list[str], decoded: list[Decoded], predictor: Predict
             if d.pixels is None}
     if good:
         x = _model_input([decoded[i] for i in good], predictor)
-        probs = torch.softmax(predictor.logits(x), dim=1)
+        probs = predictor.probabilities(x)
         top = probs.topk(min(top_k, probs.shape[1]), dim=1)
         classes = predictor.package.classes
         for row, i in enumerate(good):

@@ -25,6 +25,7 @@ import yaml
 
 from core.cli import command
 from core.layout import (
+    CALIBRATION_FILE,
     EPOCHS_FILE,
     EVALUATION_FILE,
     RESULTS_DIR,
@@ -89,6 +90,8 @@ class Collected:
     """The searched parameter keys; their values are the `param_<key>` columns of `trials`."""
     evaluation: Optional[Mapping[str, Any]] = None
     """results/evaluation.json (test-set evaluation of the top trials), when it was run."""
+    calibration: Optional[Mapping[str, Any]] = None
+    """results/calibration.json (the last exported trial's temperature scaling, deploy.export), when it was run."""
     sweep: Mapping[str, Any] = field(default_factory=dict, repr=False)
     """sweep.yaml as a plain mapping (the search space is under `search.space`)."""
     trial_configs: Mapping[str, Mapping[str, Any]] = field(default_factory=dict, repr=False)
@@ -142,12 +145,13 @@ def collect(experiment: str) -> Collected:
     trials = _finish_trials(pd.DataFrame(trial_rows), params, meta)
     epochs = pd.concat(epoch_frames, ignore_index=True) if epoch_frames else _empty_epochs()
     evaluation = store.read_json(RESULTS_DIR, EVALUATION_FILE, default=None)
+    calibration = store.read_json(RESULTS_DIR, CALIBRATION_FILE, default=None)
     name = meta.get("name") or store.root.rstrip("/").rsplit("/", 1)[-1]
     problem = folder_name_problem(name)
     if problem:  # the report writes <out>/<name>/ and tables/leaderboard_<name>.*
         raise ExperimentError(f"{store.shown}/{SWEEP_INFO}: name is {name!r}, but {problem}")
     return Collected(name=name, location=store.uri, meta=meta, trials=trials, epochs=epochs,
-                     params=params, evaluation=evaluation, sweep=sweep, trial_configs=configs)
+                     params=params, evaluation=evaluation, calibration=calibration, sweep=sweep, trial_configs=configs)
 
 
 def rank_trials(trials: pd.DataFrame, metric: str, mode: str) -> pd.DataFrame:

@@ -246,6 +246,26 @@ def per_class_f1(entry: Mapping[str, Any]) -> Optional[go.Figure]:
     return _layout(fig, f"Per-class test scores of trial {entry.get('trial_id')}", "class", "score (0-1)")
 
 
+def reliability_diagram(calibration: Mapping[str, Any]) -> Optional[go.Figure]:
+    """Accuracy against confidence per bin, before and after temperature scaling (deploy.export's calibration)."""
+    if not calibration or not calibration.get("reliability_after"):
+        return None
+    t = calibration.get("temperature", 1.0)
+    fig = go.Figure(go.Scatter(x=[0, 1], y=[0, 1], mode="lines", name="perfectly calibrated",
+                               line=dict(dash="dot", color="#999")))
+    for key, label in (("reliability_before", "raw softmax"), ("reliability_after", f"temperature {t:.2f}")):
+        bins = [b for b in calibration.get(key) or [] if b.get("count")]
+        ece = calibration.get(key.replace("reliability", "ece"))
+        fig.add_trace(go.Scatter(x=[b["confidence"] for b in bins], y=[b["accuracy"] for b in bins],
+                                 mode="lines+markers", name=f"{label} (ECE {ece:.3f})" if ece is not None else label,
+                                 text=[f"{b['count']} images" for b in bins]))
+    fig.update_xaxes(range=[0, 1])
+    fig.update_yaxes(range=[0, 1])
+    return _layout(fig, f"Reliability on {calibration.get('images')} validation images, trial "
+                   f"{calibration.get('trial_id')} ({calibration.get('bins')} bins)", "mean confidence (0-1)",
+                   "accuracy (0-1)")
+
+
 def class_counts(classes: Sequence[str], before: Sequence[float], after: Sequence[float], strategy: str) -> go.Figure:
     """Training images per class before and after balancing (expected per epoch for the best trial's strategy)."""
     fig = go.Figure([go.Bar(x=list(classes), y=list(before), name="training split"),

@@ -24,6 +24,7 @@ from core.schema import ConfigError
 from results import figures
 from results.balance import class_counts
 from results.collect import Collected, collect, save_parquet
+from results.data_page import data_page_html
 from results.study import param_importances
 from results.tables import all_tables, formatted, numeric_columns, write_table
 
@@ -36,6 +37,7 @@ h1{margin-bottom:0}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-to
 .meta{color:#666}.figure{margin:1.5em 0;border:1px solid #eee;padding:.5em}
 table{border-collapse:collapse;font-size:.85em;margin:1em 0}th,td{border:1px solid #ddd;padding:.25em .6em}
 th{background:#f5f5f5}td.num{text-align:right}.note{color:#a60}nav a{margin-right:1em}
+.sample-grid{display:flex;flex-wrap:wrap;gap:1em}.sample-class{font-size:.85em}.thumb{margin:2px;border:1px solid #ddd}
 """
 
 
@@ -90,18 +92,28 @@ def _experiment_parts(c: Collected, leaderboard, counter, front=None) -> list[st
     else:
         figs += [figures.confusion_matrix(entry), figures.per_class_f1(entry)]
         parts.append(_per_class_html(entry))
-    figs.append(_balance_figure(c))
+    figs += [_balance_figure(c), figures.reliability_diagram(c.calibration)]
+    if c.calibration:
+        parts.append(_calibration_html(c.calibration))
     parts += [_figure_html(f, f"fig-{next(counter)}") for f in figs if f is not None]
-    return parts
+    page = data_page_html(str(c.meta["cache_path"]), _balance_counts(c)) if c.meta.get("cache_path") else None
+    return parts + ([page] if page else [])
+
+
+def _balance_strategy(c: Collected) -> str:
+    best = c.best_trial()
+    return str(best["cfg_balance"]) if best is not None and best.get("cfg_balance") else "none"
+
+
+def _balance_counts(c: Collected):
+    return class_counts(c, _balance_strategy(c))
 
 
 def _balance_figure(c: Collected) -> Optional[go.Figure]:
-    best = c.best_trial()
-    strategy = str(best["cfg_balance"]) if best is not None and best.get("cfg_balance") else "none"
-    counts = class_counts(c, strategy)
+    counts = _balance_counts(c)
     if counts is None:
         return None
-    return figures.class_counts(counts.classes, counts.before, counts.after, strategy)
+    return figures.class_counts(counts.classes, counts.before, counts.after, _balance_strategy(c))
 
 
 def _best_evaluation(c: Collected) -> Optional[dict]:
@@ -136,6 +148,13 @@ def _per_class_html(entry: dict) -> str:
     return (f"<h3>Test set: trial {html.escape(str(entry.get('trial_id')))}</h3>"
             f"<p>{html.escape(summary)} (checkpoint {html.escape(str(entry.get('checkpoint')))}, "
             f"epoch {entry.get('epoch')})</p>")
+
+
+def _calibration_html(cal: dict) -> str:
+    return (f"<h3>Calibration of the exported package: trial {html.escape(str(cal.get('trial_id')))}</h3>"
+            f"<p>temperature {cal.get('temperature', 1.0):.3f} fitted on {cal.get('images')} validation images; "
+            f"expected calibration error ({cal.get('bins')} bins) {cal.get('ece_before', float('nan')):.4f} before, "
+            f"{cal.get('ece_after', float('nan')):.4f} after</p>")
 
 
 def _meta_html(c: Collected) -> str:

@@ -64,8 +64,21 @@ def test_package_contents(exported):
         check = meta["exports"][name]
         assert (out / check["file"]).is_file() and check["ok"] and check["max_abs_diff"] < TOLERANCE
         assert f"{name}: max |logit diff|" in proc.stdout
+    assert "calibration: temperature" in proc.stdout
     assert {p.name for p in out.iterdir()} == {"package.json", "config.yaml", "model.safetensors",
                                                "model.torchscript.pt", "model.onnx"}
+
+
+def test_package_is_calibrated_on_validation(exported):
+    """Temperature scaling fitted at export lowers the expected calibration error on the validation split."""
+    experiment, out, _ = exported
+    cal = json.loads((out / "package.json").read_text())["calibration"]
+    data = open_cache(json.loads((experiment / "sweep.json").read_text())["cache_path"])
+    assert cal["images"] == len(data.split("validation")) and cal["temperature"] > 0
+    assert cal["nll_after"] <= cal["nll_before"]
+    assert cal["ece_after"] < cal["ece_before"], cal
+    for key in ("reliability_before", "reliability_after"):
+        assert len(cal[key]) == cal["bins"] == 15 and sum(b["count"] for b in cal[key]) == cal["images"]
 
 
 @pytest.mark.parametrize("backend", ["torch", "onnx"])

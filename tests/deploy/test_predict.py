@@ -23,6 +23,9 @@ from model.classifier import build_model
 from model.config import EdgeNetConfig, ModelConfig, RunConfig
 from tests.conftest import run_cli
 
+TEMPERATURE = 2.5
+"""The package's calibration temperature: predict must divide the logits by it."""
+
 
 @pytest.fixture(scope="module")
 def package(small_cache, clothing_root, tmp_path_factory):
@@ -33,7 +36,7 @@ def package(small_cache, clothing_root, tmp_path_factory):
     model = build_model(cfg.model, len(small_cache.classes)).eval()
     with torch.no_grad():
         model.edgenet.scale.fill_(0.5)  # exercise the EdgeNet branch (it starts at 0)
-    out = write_package(tmp_path_factory.mktemp("pkg") / "package", model, cfg, small_cache.classes, {"note": "test"})
+    out = write_package(tmp_path_factory.mktemp("pkg") / "package", model, cfg, small_cache.classes, {"note": "test", "calibration": {"temperature": TEMPERATURE}})
     return out, model
 
 
@@ -49,14 +52,14 @@ def test_package_round_trip(package, small_cache):
 
 
 def test_predict_reproduces_model_on_cached_test_images(package, small_cache, clothing_root):
-    """Decoding the JPEGs anew gives the cache's pixels, so probabilities match the model on the cache."""
+    """Decoding the JPEGs anew gives the cache's pixels, so probabilities match the (calibrated) model on the cache."""
     path, model = package
     split = small_cache.split("test")
     dc = model.data_config
     x, _ = next(BatchLoader(split, batch_size=len(split), device="cpu", mean=dc["mean"], std=dc["std"],
                             out_size=dc["input_size"][-1]).iterate())
     with torch.no_grad():
-        expected = torch.softmax(model(x), dim=1)
+        expected = torch.softmax(model(x) / TEMPERATURE, dim=1)
     rows = classify(str(path), [str(clothing_root / p) for p in split.paths], top_k=len(small_cache.classes),
                     batch_size=37)
     assert [r.path for r in rows] == [str(clothing_root / p) for p in split.paths] and not any(r.error for r in rows)

@@ -212,3 +212,18 @@ def write_evaluation(exp: Path, trial_id: str = "ab12c_00002") -> dict:
     (exp / "results").mkdir(exist_ok=True)
     (exp / "results" / "evaluation.json").write_text(json.dumps(evaluation))
     return evaluation
+
+
+def write_calibration(exp: Path, trial_id: str = "ab12c_00002") -> dict:
+    """A results/calibration.json as `deploy.export` writes it: a real fit on made-up overconfident logits."""
+    import numpy as np
+
+    from deploy.calibration import calibrate, softmax
+
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0.0, 3.0, size=(300, len(CLASSES)))
+    labels = np.array([rng.choice(len(CLASSES), p=p) for p in softmax(logits, 2.0)])
+    record = {"trial_id": trial_id, "exported_at": "2026-01-01T00:00:00+00:00", **calibrate(logits, labels)}
+    (exp / "results").mkdir(exist_ok=True)
+    (exp / "results" / "calibration.json").write_text(json.dumps(record))
+    return record

@@ -7,7 +7,7 @@ import plotly.graph_objects as go
 
 from results import figures
 from results.collect import collect
-from tests.results.synthetic import FakeTrial, write_evaluation, write_experiment
+from tests.results.synthetic import FakeTrial, write_calibration, write_evaluation, write_experiment
 
 
 def _all_figures(c) -> list[go.Figure]:
@@ -15,11 +15,12 @@ def _all_figures(c) -> list[go.Figure]:
     return [figures.history_by_trial(c), figures.history_by_time(c), figures.learning_curves(c),
             figures.best_precision_recall_f1(c), figures.best_accuracy_loss(c), figures.importance({"lr": 1.0}),
             figures.confusion_matrix(entry), figures.per_class_f1(entry),
-            figures.class_counts(["a", "b"], [3, 1], [2, 2], "hybrid")]
+            figures.class_counts(["a", "b"], [3, 1], [2, 2], "hybrid"), figures.reliability_diagram(c.calibration)]
 
 
 def test_every_figure_has_titles_and_a_legend(exp_a):
     write_evaluation(exp_a)
+    write_calibration(exp_a)
     c = collect(str(exp_a))
     for fig in _all_figures(c):
         assert fig is not None and fig.layout.title.text

@@ -9,7 +9,7 @@ import pytest
 from results.report import write_report
 from tests.conftest import run_cli
 from tests.results.browser import open_report
-from tests.results.synthetic import default_trials, write_evaluation, write_experiment
+from tests.results.synthetic import default_trials, write_calibration, write_evaluation, write_experiment
 
 
 def test_write_report_files_and_tables(exp_a, exp_b, tmp_path):
@@ -42,23 +42,37 @@ def test_class_counts_follow_the_best_trials_balancing(tmp_path, clothing_root, 
     assert list(class_counts(collect(str(quarter))).before) == [round(n / 4) for n in train]  # what trials saw
 
 
+THUMBS_JS = """() => {
+    const imgs = Array.from(document.querySelectorAll('.data-page img.thumb'));
+    return {pages: document.querySelectorAll('.data-page').length, count: imgs.length,
+            loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+            srcs: Array.from(new Set(imgs.map(i => i.src.slice(0, 15))))};
+}"""
+
+
 @pytest.mark.integration
 def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache, artifacts):
     """Every kind of figure: exp_a is evaluated and points at a real prepared cache (class counts)."""
     exp_a = write_experiment(tmp_path / "s", "exp_a", default_trials(), clothing_root=str(clothing_root),
                              cache_path=small_cache.path, balance="hybrid")
     write_evaluation(exp_a)
+    calibration = write_calibration(exp_a)
     exp_b = write_experiment(tmp_path / "s", "exp_b", default_trials()[:3], clothing_root=str(clothing_root),
                              edgenet="residual")
     path = write_report([str(exp_a), str(exp_b)], str(tmp_path / "report"))
     expected = re.findall(r'<div id="(fig-\d+)"', path.read_text())
-    page = open_report(path, artifacts / "report_synthetic.png")
+    page = open_report(path, artifacts / "report_synthetic.png", probe=THUMBS_JS)
     assert not page.console_errors, page.console_errors
+    thumbs = page.probe  # the data page (exp_a has a real cache): 4 training photos per class, all decoded offline
+    assert thumbs["pages"] == 1 and thumbs["count"] == 4 * len(small_cache.classes), thumbs
+    assert thumbs["loaded"] == thumbs["count"] and all(src.startswith("data:image/jpeg") for src in thumbs["srcs"])
     lost = [w for w in page.console_warnings if "webgl" in w.lower() and "context" in w.lower()]
     assert not lost, lost  # more WebGL figures than the browser keeps contexts for
     assert not page.blocked_requests, page.blocked_requests
     assert sorted(p["id"] for p in page.plots) == sorted(expected)
-    assert len(expected) == 7 + 3 + 7  # exp_a adds the confusion matrix, per-class F1 and class counts
+    assert len(expected) == 7 + 4 + 7  # exp_a adds the confusion matrix, per-class F1, class counts, reliability
+    assert f"{calibration['ece_after']:.4f} after" in path.read_text()
+    assert any(p["title"].startswith("Reliability on 300 validation images") for p in page.plots), page.plots
     for plot in page.plots:
         assert plot["traces"] >= 1 and plot["svg"] >= 1 and plot["drawn"] >= 1, plot
         assert plot["height"] > 200 and plot["width"] > 400, plot
