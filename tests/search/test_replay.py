@@ -122,8 +122,22 @@ def recorded_space_table(path, configs: int = 12, epochs: int = 4) -> None:
     pd.DataFrame(rows).to_parquet(path, index=False)
 
 
+@pytest.fixture(scope="module")
+def replayed_sweep(tmp_path_factory):
+    """One real replayed sweep (9 trials, ASHA) through `python -m search.run`, shared by the tests below."""
+    root = tmp_path_factory.mktemp("replay")
+    table = root / "curves.parquet"
+    recorded_space_table(table)
+    proc = run_cli("-m", "search.run", "--space", "configs/bench/replay.yaml", "--storage", str(root / "exp"),
+                   "--name", "replay", "--num-samples", "9", "--max-concurrent", "3", "--no-report",
+                   "--set", f"replay.table={table}", "--set", "replay.time_scale=0.2", "--set", "train.epochs=4",
+                   timeout=300)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return root, proc
+
+
 @pytest.mark.integration
-def test_replayed_sweep_runs_through_search_run_and_optuna_holds_stopped_trials_as_pruned(tmp_path):
+def test_replayed_sweep_runs_through_search_run_and_optuna_holds_stopped_trials_as_pruned(replayed_sweep):
     import json
 
     import optuna
@@ -132,15 +146,9 @@ def test_replayed_sweep_runs_through_search_run_and_optuna_holds_stopped_trials_
     from results.collect import collect
     from search.searcher import open_study_storage
 
-    table = tmp_path / "curves.parquet"
-    recorded_space_table(table)
-    proc = run_cli("-m", "search.run", "--space", "configs/bench/replay.yaml", "--storage", str(tmp_path / "exp"),
-                   "--name", "replay", "--num-samples", "9", "--max-concurrent", "3", "--no-report",
-                   "--set", f"replay.table={table}", "--set", "replay.time_scale=0.2", "--set", "train.epochs=4",
-                   timeout=300)
-    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    root, proc = replayed_sweep
     assert "import torch" not in proc.stderr
-    experiment = tmp_path / "exp" / "replay"
+    experiment = root / "exp" / "replay"
     status = json.loads((experiment / "trial_status.json").read_text())
     stopped = {tid for tid, s in status.items() if s["status"] == "early_stopped"}
     assert stopped and any(s["status"] == "completed" for s in status.values()), status
@@ -149,6 +157,46 @@ def test_replayed_sweep_runs_through_search_run_and_optuna_holds_stopped_trials_
     assert {tid for tid, t in by_ray_id.items() if t.state == TrialState.PRUNED} == stopped
     collected = collect(str(experiment))  # the results tables read a replayed sweep like a trained one
     assert len(collected.trials) == 9 and set(collected.epochs["trial_id"]) == set(status)
+
+
+@pytest.mark.integration
+def test_warm_start_seeds_the_new_study_and_leaves_the_earlier_experiment_untouched(replayed_sweep):
+    """`--warm-start` the replayed sweep into a narrower space (no sgd): the fitting finished trials seed it."""
+    import hashlib
+
+    import optuna
+    import yaml
+
+    from search.searcher import open_study_storage
+    from search.warm_start import SOURCE_ATTR
+
+    def digest(folder):
+        return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+                for p in sorted(folder.rglob("*")) if p.is_file()}
+
+    root, _ = replayed_sweep
+    earlier = root / "exp" / "replay"
+    before = digest(earlier)
+    cfg = yaml.safe_load((ROOT / "configs" / "bench" / "replay.yaml").read_text())
+    cfg["search"]["space"]["optimizer"] = {"type": "categorical", "choices": ["adam", "adamw"]}
+    cfg["search"].update(num_samples=2, max_concurrent=2)
+    cfg["train"]["epochs"] = 4
+    cfg["replay"] = {"table": str(root / "curves.parquet"), "time_scale": 0.0, "noise": False}
+    space = root / "narrower.yaml"
+    space.write_text(yaml.safe_dump(cfg))
+    second = run_cli("-m", "search.run", "--space", str(space), "--storage", str(root / "exp"), "--name", "second",
+                     "--no-report", "--warm-start", str(earlier), timeout=300)
+    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
+    old = optuna.load_study(study_name="replay", storage=open_study_storage(earlier)).trials
+    fitting = [t for t in old if t.params.get("optimizer") != "sgd" and t.state.is_finished()]
+    assert 0 < len(fitting) < len(old), "the table's sweep should hold trials on both sides of the narrower space"
+    line = next(ln for ln in (second.stdout + second.stderr).splitlines() if ln.startswith("warm start:"))
+    assert line.startswith(f"warm start: took {len(fitting)} trials from {earlier}")
+    assert "optimizer outside the new space" in line
+    new = optuna.load_study(study_name="second", storage=open_study_storage(root / "exp" / "second")).trials
+    assert sum(SOURCE_ATTR in t.user_attrs for t in new) == len(fitting)
+    assert len(new) == len(fitting) + 2
+    assert digest(earlier) == before
 
 
 def test_a_missing_table_is_refused_in_one_line_before_ray(tmp_path):

@@ -1,14 +1,11 @@
-"""`search.run --warm-start` on a real local Ray: a replayed sweep (a tiny generated curve table) seeded by another."""
+"""`search.run --warm-start` refusals through the CLI (the seeding itself, on a real replayed sweep: test_replay.py)."""
 import hashlib
 
-import optuna
 import pandas as pd
 import pytest
 import yaml
 
 from core.names import EPOCH_METRICS
-from search.searcher import open_study_storage
-from search.warm_start import SOURCE_ATTR
 from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.integration
@@ -44,29 +41,6 @@ def sweep_config(tmp_path, space):
 def digest(folder):
     return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
             for p in sorted(folder.rglob("*")) if p.is_file()}
-
-
-def test_warm_start_seeds_the_new_study_and_leaves_the_earlier_experiment_untouched(tmp_path):
-    curve_table(tmp_path / "curves.parquet")
-    storage = tmp_path / "exp"
-    first = run_cli("-m", "search.run", "--space", str(sweep_config(tmp_path, SPACE)), "--storage", str(storage),
-                    "--name", "first", "--no-report", timeout=300)
-    assert first.returncode == 0, first.stdout[-3000:] + first.stderr[-3000:]
-    before = digest(storage / "first")
-    narrower = {**SPACE, "optimizer": {"type": "categorical", "choices": ["adamw"]}}
-    second = run_cli("-m", "search.run", "--space", str(sweep_config(tmp_path, narrower)), "--storage", str(storage),
-                     "--name", "second", "--no-report", "--warm-start", str(storage / "first"), timeout=300)
-    assert second.returncode == 0, second.stdout[-3000:] + second.stderr[-3000:]
-    old = optuna.load_study(study_name="first", storage=open_study_storage(storage / "first")).trials
-    fitting = [t for t in old if t.params.get("optimizer") == "adamw" and t.state.is_finished()]
-    line = next(ln for ln in (second.stdout + second.stderr).splitlines() if ln.startswith("warm start:"))
-    assert line.startswith(f"warm start: took {len(fitting)} trials from {storage / 'first'}")
-    if len(fitting) < len(old):
-        assert "optimizer outside the new space" in line
-    new = optuna.load_study(study_name="second", storage=open_study_storage(storage / "second")).trials
-    assert sum(SOURCE_ATTR in t.user_attrs for t in new) == len(fitting)
-    assert len(new) == len(fitting) + 2
-    assert digest(storage / "first") == before
 
 
 def test_a_missing_earlier_experiment_is_one_line_and_exit_2(tmp_path):
