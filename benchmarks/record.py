@@ -59,6 +59,7 @@ def curves(experiment: Path, seed: int) -> pd.DataFrame:
     finished = collected.trials[collected.trials["status"] == "completed"][["trial_id", *params]]
     epochs = collected.epochs.merge(finished, on="trial_id")
     frame = epochs[["trial_id", *params, "epoch", *KEPT]].rename(columns={p: p[len("param_"):] for p in params})
+    frame = frame.astype({name: float for name in KEPT})
     frame.insert(1, "seed", seed)
     return frame
 
@@ -83,20 +84,27 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.record", description=__doc__.split("\n\n")[0])
     parser.add_argument("--storage", type=Path, default=ROOT / "experiments" / "record")
     parser.add_argument("--configs", type=int, default=NUM_CONFIGS)
+    parser.add_argument("--table-only", action="store_true",
+                        help="write the table from the trials finished so far, without recording more")
     args = parser.parse_args(argv)
     args.storage.mkdir(parents=True, exist_ok=True)
     started = time.time()
-    sweep(args.storage, "record-seed0", CONFIG, f"search.num_samples={args.configs}")
+    if not args.table_only:
+        sweep(args.storage, "record-seed0", CONFIG, f"search.num_samples={args.configs}")
     first = curves(args.storage / "record-seed0", seed=0)
-    sweep(args.storage, "record-seed1", seed_repeat_space(args.storage, first), "train.seed=1")
-    table = pd.concat([first, curves(args.storage / "record-seed1", seed=1)], ignore_index=True)
+    if not args.table_only:
+        sweep(args.storage, "record-seed1", seed_repeat_space(args.storage, first), "train.seed=1")
+    repeats = args.storage / "record-seed1"
+    table = pd.concat([first, *([curves(repeats, seed=1)] if repeats.exists() else [])], ignore_index=True)
     TABLE.parent.mkdir(parents=True, exist_ok=True)
     table.to_parquet(TABLE, index=False)
     commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=ROOT, capture_output=True, text=True).stdout
     PROVENANCE.write_text(json.dumps({
-        "command": f"python -m benchmarks.record --configs {args.configs}", "config": str(CONFIG.relative_to(ROOT)),
+        "command": f"python -m benchmarks.record --configs {args.configs}" + (" --table-only" if args.table_only else ""),
+        "complete": not args.table_only and int(first["trial_id"].nunique()) >= args.configs, "config": str(CONFIG.relative_to(ROOT)),
         "commit": commit.strip(), "date": dt.date.today().isoformat(),
         "machine": f"{platform.machine()}, {platform.python_version()}, 2 slots x 1 CPU", "wall_s": round(time.time() - started),
+        "recorded_wall_s": round(float(table["epoch_time_s"].sum())),
         "configs": int(first["trial_id"].nunique()), "seed_repeats": int(table[table.seed == 1]["trial_id"].nunique()),
         "rows": len(table),
     }, indent=2) + "\n")
