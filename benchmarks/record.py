@@ -43,7 +43,7 @@ def sweep(storage: Path, name: str, space: Path, *sets: str) -> None:
     resume = (storage / name).exists()
     cmd = [sys.executable, "-m", "search.run", "--space", str(space), "--data", str(DATA), "--storage", str(storage),
            "--name", name, "--no-report", *(["--resume"] if resume else [])]
-    for setting in sets:
+    for setting in () if resume else sets:  # a resumed sweep runs the config it started with
         cmd += ["--set", setting]
     print(("resuming " if resume else "recording ") + name, flush=True)
     with (storage / f"{name}.log").open("a") as log:

@@ -31,6 +31,10 @@ from search.space import define_by_run
 logger = logging.getLogger(__name__)
 
 
+ORPHANED = "orphaned"
+"""The `status` user attribute of a study trial asked by a killed driver and never run (marked FAIL)."""
+
+
 class PruneAwareOptunaSearch(OptunaSearch):
     """OptunaSearch that reports scheduler-stopped and diverged trials as PRUNED, not COMPLETE."""
 
@@ -73,6 +77,25 @@ class PruneAwareOptunaSearch(OptunaSearch):
             ot_trial.report(value, step)
         self._ot_study.tell(ot_trial, state=TrialState.PRUNED)
         self._completed_trials.add(trial_id)
+
+    def restore(self, checkpoint_path: str) -> None:
+        super().restore(checkpoint_path)
+        self._fail_orphans()
+
+    @guarded_write("the Optuna study (optuna.journal)")
+    def _fail_orphans(self) -> None:
+        """Fail the study's RUNNING trials that no Ray trial owns: asked after Tune's last snapshot, then killed.
+
+        A resumed sweep asks again for the trial it lost, so an orphan would stay RUNNING for ever (and, with
+        the constant liar, count as a running trial for every later suggestion).
+        """
+        owned = {trial.number for trial in self._ot_trials.values()}
+        for trial in self._ot_study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+            if trial.number not in owned:
+                optuna.trial.Trial(self._ot_study, trial._trial_id).set_user_attr("status", ORPHANED)
+                self._ot_study.tell(trial.number, state=TrialState.FAIL)
+                logger.info("optuna: trial %d was asked before the sweep was killed and never ran: marked FAIL",
+                            trial.number)
 
     def _study_has_finished(self, trial_id: str) -> bool:
         """True when the stored study already holds this trial's end.

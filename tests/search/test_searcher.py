@@ -7,7 +7,14 @@ from ray.tune.search.optuna import OptunaSearch
 from core.schema import ConfigError
 from search.config import SamplerConfig, load_config
 from search.experiment import Experiment
-from search.searcher import PruneAwareOptunaSearch, StudyWindow, make_sampler, make_searcher, open_study_storage
+from search.searcher import (
+    ORPHANED,
+    PruneAwareOptunaSearch,
+    StudyWindow,
+    make_sampler,
+    make_searcher,
+    open_study_storage,
+)
 from search.space import define_by_run
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -131,6 +138,23 @@ def test_a_resumed_searcher_skips_trials_the_study_already_closed(tmp_path):
     restored.on_trial_complete("t0", epoch(2, 0.3, "completed"))
     (trial,) = restored._ot_study.get_trials(deepcopy=False)
     assert trial.state == TrialState.COMPLETE and trial.value == 0.3
+
+
+def test_a_resumed_searcher_fails_the_trial_a_killed_driver_asked_after_its_last_snapshot(tmp_path):
+    """Tune snapshots the searcher, the driver asks Optuna for one more trial and is killed: on resume that
+    trial has no Ray trial and is asked again, so the orphan is marked FAIL instead of RUNNING for ever."""
+    cfg = load_config("configs/smoke.yaml")
+    searcher = make_searcher(cfg, Experiment(str(tmp_path / "exp")))
+    searcher.suggest("t0")
+    searcher.save(str(tmp_path / "searcher.pkl"))        # Tune's last experiment snapshot
+    searcher.suggest("t1")                               # asked, then SIGKILL before the next snapshot
+    restored = PruneAwareOptunaSearch.__new__(PruneAwareOptunaSearch)
+    restored.restore(str(tmp_path / "searcher.pkl"))     # what Tuner.restore does
+    study = optuna.load_study(study_name="exp", storage=open_study_storage(tmp_path / "exp"))
+    assert [(t.state, t.user_attrs.get("status")) for t in study.trials] == [
+        (TrialState.RUNNING, None), (TrialState.FAIL, ORPHANED)]  # t0 still runs: Tune resumes it
+    restored.suggest("t1")
+    assert len(restored._ot_study.trials) == 3
 
 
 def test_a_study_on_a_uri_is_unpickled_onto_this_machines_mirror(tmp_path, monkeypatch):
