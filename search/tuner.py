@@ -77,7 +77,7 @@ def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: st
             storage_path=str(PurePosixPath(path).parent),
             storage_filesystem=filesystem,
             stop=stop,
-            callbacks=[SweepRecorder(cfg, experiment.name), StudyUploader(experiment)],
+            callbacks=[SweepRecorder(cfg, experiment.name), StudyUploader(experiment), *trial_loggers()],
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=2, checkpoint_score_attribute=search.metric,
@@ -86,6 +86,22 @@ def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: st
             verbose=1,
         ),
     )
+
+
+def trial_loggers() -> list[tune.Callback]:
+    """Ray's CSV and JSON trial loggers (results.collect reads result.json), without its TensorBoard one.
+
+    Tune adds a TBXLoggerCallback unless told not to, and tensorboardX imports torch: 5.5 s of the driver's
+    start-up on these cores, in a process that never needs torch. `tensorboard --logdir` users: the CSV and
+    JSON logs hold every metric.
+    """
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback
+
+    os.environ.setdefault(NO_AUTO_LOGGERS, "1")
+    return [CSVLoggerCallback(), JsonLoggerCallback()]
+
+
+NO_AUTO_LOGGERS = "TUNE_DISABLE_AUTO_CALLBACK_LOGGERS"
 
 
 def make_reporter(cfg: ExperimentConfig) -> tune.CLIReporter:

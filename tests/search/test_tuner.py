@@ -16,7 +16,7 @@ from search.config import load_config
 from search.experiment import Experiment, clear_write_failures, write_failures
 from search.searcher import make_searcher
 from search.space import trial_run_config
-from search.tuner import SweepRecorder
+from search.tuner import SweepRecorder, trial_loggers
 from tests.conftest import ROOT, fill
 
 PARAMS = {"epochs": 3, "batch_size": 32, "lr": 0.001, "dropout": 0.1, "weight_decay": 0.01, "optimizer": "adam"}
@@ -123,3 +123,12 @@ def test_a_full_disk_in_a_callback_is_recorded_not_raised(cfg, tiny_disk, no_wri
     assert [p.name for p in staging.iterdir() if p.name.endswith(".tmp")] == []
     searcher = make_searcher(cfg, Experiment(str(tiny_disk.parent / "exp")))
     assert searcher.suggest("t2") == Searcher.FINISHED  # no new trial on a full disk; search.run says why
+
+
+def test_the_sweep_logs_csv_and_json_for_results_but_not_tensorboard_which_imports_torch():
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
+    from ray.tune.utils.callback import _create_default_callbacks
+
+    callbacks = _create_default_callbacks(trial_loggers())  # what Tuner.fit does with the run config's list
+    kinds = {type(c) for c in callbacks}
+    assert {CSVLoggerCallback, JsonLoggerCallback} <= kinds and TBXLoggerCallback not in kinds
