@@ -24,7 +24,7 @@ $(STAMP): pyproject.toml
 # Lint first (ruff: pyflakes, bugbear, pyupgrade, import order; configured in pyproject.toml), then the tests.
 test: install
 	$(PY) -m ruff check .
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q --durations=20
 
 # The unit tests alone: everything not marked `integration` (Ray, subprocess sweeps, Chromium, the S3 server;
 # tests/conftest.py marks users of the shared sweep and Ray fixtures). CI runs `make test`, never this alone.
