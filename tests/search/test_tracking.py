@@ -115,7 +115,7 @@ def test_a_replayed_sweep_is_a_parent_run_with_one_nested_run_per_trial(tmp_path
     recorded_space_table(table)
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     proc = run_cli("-m", "search.run", "--space", str(ROOT / "configs" / "bench" / "replay.yaml"),
-                   "--storage", str(tmp_path / "exp"), "--name", "tracked", "--num-samples", "4",
+                   "--storage", str(tmp_path / "exp"), "--name", "tracked", "--num-samples", "3",
                    "--max-concurrent", "2", "--no-report", "--set", f"replay.table={table}",
                    "--set", "replay.time_scale=0.05", "--set", "train.epochs=3", "--set", f"tracking.mlflow={uri}",
                    timeout=300)
@@ -128,7 +128,7 @@ def test_a_replayed_sweep_is_a_parent_run_with_one_nested_run_per_trial(tmp_path
     assert len(parents) == 1 and parents[0].info.status == "FINISHED"
     assert parents[0].data.params["metric"] == "val_f1" and parents[0].data.params["replay"] == "True"
     trials = {r.data.tags[TRIAL_ID_TAG]: r for r in runs if PARENT_TAG in r.data.tags}
-    assert set(trials) == set(status) and len(trials) == 4
+    assert set(trials) == set(status) and len(trials) == 3
     for trial_id, run in trials.items():
         assert run.data.tags[PARENT_TAG] == parents[0].info.run_id
         assert run.data.tags[STATUS_TAG] == status[trial_id]["status"]
@@ -136,3 +136,13 @@ def test_a_replayed_sweep_is_a_parent_run_with_one_nested_run_per_trial(tmp_path
         assert set(run.data.params) == set(status[trial_id]["params"])
         steps = [m.step for m in client.get_metric_history(run.info.run_id, "val_f1")]
         assert steps == list(range(1, status[trial_id]["epochs_run"] + 1)), (trial_id, steps)
+
+    # --resume (a relative --storage this time): Tune restores the pickled tracker, which finds the same parent
+    resumed = run_cli("-m", "search.run", "--resume", "--storage", "exp", "--name", "tracked", "--no-report",
+                      timeout=300, cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout[-3000:] + resumed.stderr[-3000:]
+    _, again = _runs(uri, "tracked")
+    assert sorted(r.info.run_id for r in again) == sorted(r.info.run_id for r in runs)
+    assert {r.info.status for r in again} == {"FINISHED"}
+    parent_again = next(r for r in again if r.info.run_id == parents[0].info.run_id)
+    assert parent_again.info.end_time > parents[0].info.end_time  # the resumed driver tracked: it ended the parent again
