@@ -16,7 +16,7 @@ from search.config import load_config
 from search.experiment import Experiment, clear_write_failures, write_failures
 from search.searcher import make_searcher
 from search.space import trial_run_config
-from search.tuner import SweepRecorder
+from search.tuner import SweepRecorder, trial_loggers
 from tests.conftest import ROOT, fill
 
 PARAMS = {"epochs": 3, "batch_size": 32, "lr": 0.001, "dropout": 0.1, "weight_decay": 0.01, "optimizer": "adam"}
@@ -156,3 +156,12 @@ def test_the_mlflow_tracker_follows_the_recorders_fates_across_a_pickled_resume(
     trial_run = next(r for r in runs if r.info.run_name == "t1")
     assert trial_run.data.tags[STATUS_TAG] == "early_stopped" and trial_run.info.status == "FINISHED"
     assert trial_run.data.params["lr"] == "0.001" and trial_run.data.metrics["val_f1"] == pytest.approx(0.2)
+
+
+def test_the_sweep_logs_csv_and_json_for_results_but_not_tensorboard_which_imports_torch():
+    from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
+    from ray.tune.utils.callback import _create_default_callbacks
+
+    callbacks = _create_default_callbacks(trial_loggers())  # what Tuner.fit does with the run config's list
+    kinds = {type(c) for c in callbacks}
+    assert {CSVLoggerCallback, JsonLoggerCallback} <= kinds and TBXLoggerCallback not in kinds
