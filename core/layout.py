@@ -8,6 +8,8 @@
         epochs.jsonl        every epoch every trial reported, appended by the driver
         <trial folders>     Ray Tune's: params.json, result.json, progress.csv, checkpoint_*/, and
                             trial_config.yaml: the training config the trial ran, exactly (written by the driver)
+            checkpoint_*/   checkpoint.pt and predictions.json: that epoch's per-image validation predictions
+                            (columns index / true / pred / confidence; the report's gallery of confusions)
         report/             tables and report.html written at the end of the sweep
         results/            trials.parquet, epochs.parquet (results.collect), evaluation.json (deploy.evaluate),
                             calibration.json (deploy.export: the exported trial's temperature, ECE, reliability)
@@ -27,6 +29,10 @@ TRIAL_CONFIG = "trial_config.yaml"
 RESULTS_DIR = "results"
 EVALUATION_FILE = "evaluation.json"
 CALIBRATION_FILE = "calibration.json"
+PREDICTIONS_FILE = "predictions.json"
+"""Per-image predictions, JSON columns: split, epoch, index (into the prepared cache's split), true, pred,
+confidence (softmax probability of pred). In each checkpoint folder (validation) and, under `predictions`,
+in each evaluation.json entry (test)."""
 
 
 def folder_name_problem(name: object) -> Optional[str]:

@@ -4,8 +4,9 @@
 
 For each trial it loads the checkpoint of the best epoch (by the sweep metric) if Ray kept it, else the
 latest kept one, rebuilds the trial's training config, and stores accuracy, macro precision / recall /
-F1, balanced accuracy, loss, a per-class table and the confusion matrix in EXP/results/evaluation.json,
-where the tables and the report pick them up.
+F1, balanced accuracy, loss, a per-class table, the confusion matrix and each test image's prediction
+(`predictions`: index, true, pred, confidence) in EXP/results/evaluation.json, where the tables and the
+report (its gallery of the most confused pairs) pick them up.
 """
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ def _chosen_trials(c: Collected, top_k: int) -> pd.DataFrame:
 
 def evaluate_trial(c: Collected, row: pd.Series, data: Any, device: Optional[str] = None) -> dict:
     """Load one trial's checkpoint and evaluate it on the test split."""
-    raw = load_trial(c, row, data, device).evaluate(SPLIT)
+    raw = load_trial(c, row, data, device).evaluate(SPLIT, predictions=True)
     log.info("trial %s (%s): test %s", row["trial_id"], row["checkpoint"],
              ", ".join(f"{k} {v:.4f}" for k, v in summary(raw).items()))
     return {
@@ -66,6 +67,7 @@ def evaluate_trial(c: Collected, row: pd.Series, data: Any, device: Optional[str
         "checkpoint_is_best": bool(row["checkpoint_is_best"]), "epoch": checkpoint_epoch(c, row),
         "params": trial_params(c, row), "metrics": summary(raw), "per_class": list(raw.get("per_class") or []),
         "confusion": [list(map(int, r)) for r in (raw.get("confusion") or [])], "classes": list(data.classes),
+        "predictions": raw["predictions"],  # per test image (core.layout.PREDICTIONS_FILE): the report's gallery
     }
 
 

@@ -18,6 +18,7 @@ import math
 import random
 import time
 from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Callable, Optional
 
 import numpy as np
@@ -25,6 +26,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from core import atomic
+from core.layout import PREDICTIONS_FILE
 from core.names import (
     COMPLETED,
     DIVERGED,
@@ -123,6 +126,9 @@ class Trainer:
         """Wall-clock time (time.time()) this process's first training batch reached the model."""
         self.status = RUNNING
         self._val_confusion: Optional[torch.Tensor] = None
+        self._val_predictions: Optional[dict] = None
+        """The last measured epoch's per-image validation predictions (`predictions_record`); saved with each
+        checkpoint, so the checkpoint Ray keeps as best holds its own epoch's predictions."""
         self.step_hook: Optional[Callable[[Trainer, torch.Tensor], torch.Tensor]] = None
         """Called after each batch (its backward pass, and the optimizer step it ends) with the trainer and the
         batch's loss; returns the loss to record. The public seam for instrumentation and for tests' faults
@@ -284,9 +290,10 @@ class Trainer:
     # ---- measuring ------------------------------------------------------------------------------
 
     def _measure_epoch(self) -> dict:
-        train_loss, train_cm = self._measure("train", self.train_eval_indices)
-        val_loss, val_cm = self._measure("validation")
+        train_loss, train_cm, _ = self._measure("train", self.train_eval_indices)
+        val_loss, val_cm, predictions = self._measure("validation", keep_predictions=True)
         self._val_confusion = val_cm
+        self._val_predictions = {**predictions, "epoch": self.epoch + 1}
         val = {"loss": val_loss, **summary_metrics(val_cm)}
         return {TRAIN_LOSS: train_loss, TRAIN_ACC: summary_metrics(train_cm)["acc"],
                 **{_VAL_NAMES[k]: v for k, v in val.items()}}
@@ -306,32 +313,45 @@ class Trainer:
         return model
 
     @torch.no_grad()
-    def _measure(self, split: str, indices: Optional[np.ndarray] = None) -> tuple[float, torch.Tensor]:
-        """Mean cross-entropy (unweighted, unsmoothed) and confusion matrix, eval mode, no augmentation.
+    def _measure(self, split: str, indices: Optional[np.ndarray] = None,
+                 keep_predictions: bool = False) -> tuple[float, torch.Tensor, Optional[dict]]:
+        """Mean cross-entropy (unweighted, unsmoothed), confusion matrix and, when asked, the per-image
+        predictions (`predictions_record`); eval mode, no augmentation.
 
         Logits are those of `evaluated_model`, flip-averaged under `train.tta`, post-hoc adjusted if planned.
         """
         model = self.evaluated_model.eval()
         loss_sum = torch.zeros((), dtype=torch.float64, device=self.device)
         cm = torch.zeros((self.num_classes, self.num_classes), dtype=torch.int64, device=self.device)
+        kept: list[tuple[torch.Tensor, torch.Tensor, torch.Tensor]] = []  # on the device until the end
         for x, y in self.eval_loaders[split].iterate(indices):
             with torch.autocast(self.device.type, dtype=self.amp_dtype, enabled=self.amp_dtype is not None):
                 logits = tta_logits(model, x, self.cfg.train.tta)
             if self.eval_offset is not None:
                 logits = logits + self.eval_offset
             loss_sum += F.cross_entropy(logits, y, reduction="sum")
-            cm += confusion_matrix(y, logits.argmax(dim=1), self.num_classes)
+            confidence, predicted = logits.float().softmax(dim=1).max(dim=1)
+            cm += confusion_matrix(y, predicted, self.num_classes)
+            if keep_predictions:
+                kept.append((y, predicted, confidence))
         cm = cm.cpu()
         total = int(cm.sum())
-        return (float(loss_sum.item()) / total if total else float("nan")), cm
+        predictions = None
+        if keep_predictions:
+            order = np.arange(total) if indices is None else np.asarray(indices)
+            columns = [torch.cat(c).cpu() for c in zip(*kept)] if kept else [torch.zeros(0)] * 3
+            predictions = predictions_record(split, order, *columns)
+        return (float(loss_sum.item()) / total if total else float("nan")), cm, predictions
 
-    def evaluate(self, split: str = "test") -> dict:
-        """loss, acc, precision, recall, f1, balanced_acc (macro) + per_class + confusion on `split`."""
+    def evaluate(self, split: str = "test", predictions: bool = False) -> dict:
+        """loss, acc, precision, recall, f1, balanced_acc (macro) + per_class + confusion on `split`;
+        with `predictions`, also each image's (`predictions_record`, the report's gallery reads them)."""
         if split not in SPLITS:
             raise ValueError(f"split is {split!r}, but must be one of {', '.join(SPLITS)}")
-        loss, cm = self._measure(split)
+        loss, cm, per_image = self._measure(split, keep_predictions=predictions)
+        extra = {"predictions": {**per_image, "epoch": self.epoch}} if per_image is not None else {}
         return {"split": split, "images": int(cm.sum()), "loss": loss, **summary_metrics(cm),
-                "per_class": per_class_table(cm, self.data.classes), "confusion": cm.tolist()}
+                "per_class": per_class_table(cm, self.data.classes), "confusion": cm.tolist(), **extra}
 
     def _diverged_metrics(self, reason: str) -> dict:
         """The last good epoch's figures; before any good epoch, the worst values (inf loss, 0 scores)."""
@@ -357,12 +377,17 @@ class Trainer:
     # ---- checkpoints ----------------------------------------------------------------------------
 
     def save_checkpoint(self, directory: str) -> None:
-        """Write directory/checkpoint.pt: model, optimizer, scheduler, scaler, epoch, RNG states, history."""
+        """Write directory/checkpoint.pt (model, optimizer, scheduler, scaler, epoch, RNG states, history) and,
+        once an epoch was measured, directory/predictions.json: that epoch's per-image validation predictions,
+        a small file that `results` reads without torch."""
+        if self._val_predictions is not None:
+            atomic.write_json(Path(directory) / PREDICTIONS_FILE, self._val_predictions)
         ckpt.save(directory, {
             "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
             "scheduler": self.scheduler.state_dict(), "scaler": self.scaler.state_dict(),
             "epoch": self.epoch, "status": self.status, "history": self.history, "rng": ckpt.rng_state(),
-            "val_confusion": self._val_confusion, "classes": list(self.data.classes),
+            "val_confusion": self._val_confusion, "val_predictions": self._val_predictions,
+            "classes": list(self.data.classes),
             "ema": None if self.ema is None else self.ema.module.state_dict(), "optimizer_steps": self.optimizer_steps,
         })
 
@@ -382,9 +407,19 @@ class Trainer:
         self.scaler.load_state_dict(state["scaler"])
         self.epoch, self.status, self.history = state["epoch"], state["status"], list(state["history"])
         self._val_confusion = state["val_confusion"]
+        self._val_predictions = state.get("val_predictions")
         if self._val_confusion is not None:
             self._val_confusion = self._val_confusion.cpu()
         ckpt.set_rng_state(state["rng"])
+
+
+def predictions_record(split: str, index: np.ndarray, true: torch.Tensor, predicted: torch.Tensor,
+                       confidence: torch.Tensor) -> dict:
+    """Per-image predictions as plain JSON columns (core.layout.PREDICTIONS_FILE): `index` into the prepared
+    cache's `split`, `true` and `pred` class indices, `confidence` (softmax probability of `pred`, 4 digits)."""
+    return {"split": split, "index": [int(i) for i in index], "true": [int(v) for v in true.tolist()],
+            "pred": [int(v) for v in predicted.tolist()],
+            "confidence": [round(float(v), 4) for v in confidence.tolist()]}
 
 
 def _amp_dtype(enabled: bool) -> Optional[torch.dtype]:

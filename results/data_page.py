@@ -45,12 +45,20 @@ def sample_indices(labels: np.ndarray, classes: int, per_class: int = SAMPLES_PE
     return [np.flatnonzero(labels == k)[:per_class] for k in range(classes)]
 
 
+def open_report_cache(cache_path: str) -> Optional[PreparedData]:
+    """The prepared cache the sweep trained on, or None (logged) when it cannot be opened: the report then
+    leaves out its photo pages (the data page, the gallery of confusions) and still renders."""
+    try:
+        return open_cache(cache_path)
+    except (DataError, OSError) as err:
+        log.warning("prepared cache %s cannot be read (%s); the report's photo pages are left out", cache_path, err)
+        return None
+
+
 def data_page_html(cache_path: str, counts: Optional[ClassCounts] = None) -> Optional[str]:
     """The data page's HTML, or None when the cache cannot be opened (then the report says so)."""
-    try:
-        data = open_cache(cache_path)
-    except (DataError, OSError) as err:
-        log.warning("prepared cache %s cannot be read (%s); the data page is left out", cache_path, err)
+    data = open_report_cache(cache_path)
+    if data is None:
         return None
     report = data.report or {}
     parts = ["<h3>Data: the prepared cache</h3>",

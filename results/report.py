@@ -24,7 +24,8 @@ from core.schema import ConfigError
 from results import figures
 from results.balance import class_counts
 from results.collect import Collected, collect, save_parquet
-from results.data_page import data_page_html
+from results.data_page import data_page_html, open_report_cache
+from results.gallery import gallery_html
 from results.study import param_importances
 from results.tables import all_tables, formatted, numeric_columns, write_table
 
@@ -37,7 +38,7 @@ h1{margin-bottom:0}h2{border-bottom:2px solid #ddd;padding-bottom:.2em;margin-to
 .meta{color:#666}.figure{margin:1.5em 0;border:1px solid #eee;padding:.5em}
 table{border-collapse:collapse;font-size:.85em;margin:1em 0}th,td{border:1px solid #ddd;padding:.25em .6em}
 th{background:#f5f5f5}td.num{text-align:right}.note{color:#a60}nav a{margin-right:1em}
-.sample-grid{display:flex;flex-wrap:wrap;gap:1em}.sample-class{font-size:.85em}.thumb{margin:2px;border:1px solid #ddd}
+.sample-grid{display:flex;flex-wrap:wrap;gap:1em}.sample-class,.confused-pair{font-size:.85em}.thumb{margin:2px;border:1px solid #ddd}
 """
 
 
@@ -96,8 +97,11 @@ def _experiment_parts(c: Collected, leaderboard, counter, front=None) -> list[st
     if c.calibration:
         parts.append(_calibration_html(c.calibration))
     parts += [_figure_html(f, f"fig-{next(counter)}") for f in figs if f is not None]
-    page = data_page_html(str(c.meta["cache_path"]), _balance_counts(c)) if c.meta.get("cache_path") else None
-    return parts + ([page] if page else [])
+    cache_path = str(c.meta.get("cache_path") or "")
+    data = open_report_cache(cache_path) if cache_path else None
+    gallery = gallery_html(c, data) if data is not None else None
+    page = data_page_html(cache_path, _balance_counts(c)) if data is not None else None
+    return parts + [html_part for html_part in (gallery, page) if html_part]
 
 
 def _balance_strategy(c: Collected) -> str:

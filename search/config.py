@@ -200,6 +200,28 @@ class StorageConfig:
         check_no_credentials("path", self.path)
 
 
+TRACKING_SCHEMES = ("sqlite", "file", "http", "https", "postgresql", "mysql", "mssql", "databricks")
+"""MLflow tracking URI schemes a sweep accepts (a local database, a folder, a tracking server, a managed one)."""
+
+
+@dataclass(frozen=True)
+class TrackingConfig:
+    """Optional experiment tracking beside the sweep's own files (docs/search.md, Tracking)."""
+
+    mlflow: str = ""
+    """An MLflow tracking URI (sqlite:///path/mlflow.db, http://host:5000, ...): the sweep is a parent run there,
+    each trial a nested run with its parameters, per-epoch metrics and final status. Empty: no tracking."""
+
+    def __post_init__(self) -> None:
+        if not self.mlflow:
+            return
+        scheme = self.mlflow.split(":", 1)[0].split("+", 1)[0].lower() if ":" in self.mlflow else ""
+        check(scheme in TRACKING_SCHEMES, "mlflow", self.mlflow,
+              f"must be an MLflow tracking URI with a scheme of {', '.join(TRACKING_SCHEMES)} "
+              "(e.g. sqlite:///experiments/mlflow.db or http://127.0.0.1:5000)")
+        check_no_credentials("mlflow", self.mlflow)
+
+
 @dataclass(frozen=True, kw_only=True)
 class ExperimentConfig:
     """The whole tree of one sweep."""
@@ -212,6 +234,8 @@ class ExperimentConfig:
     storage: StorageConfig = field(default_factory=StorageConfig)
     replay: ReplayConfig = field(default_factory=ReplayConfig)
     """Replay recorded learning curves instead of training (search.replay)."""
+    tracking: TrackingConfig = field(default_factory=TrackingConfig)
+    """Optional MLflow tracking of the sweep and its trials (search.tracking)."""
 
     def __post_init__(self) -> None:
         run = self.run_config

@@ -22,6 +22,7 @@ from core.uri import open_location, without_query
 from data_pipeline.cache import PreparedData, prepare_cache
 from search.config import ExperimentConfig, StorageConfig, load_config, resolve_param
 from search.experiment import Experiment, absolute_paths, clear_write_failures, write_failures, write_sweep_info
+from search.tracking import require_mlflow
 
 logger = logging.getLogger("search.run")
 
@@ -163,6 +164,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     attached = bool(args.address or os.environ.get("RAY_ADDRESS"))
     cfg, experiment = load_sweep_config(args)
+    require_mlflow(cfg.tracking.mlflow)
     if args.warm_start:  # refused before Ray starts; read again (and only read) when the study is seeded
         open_experiment(args.warm_start, require=STUDY_FILE)
     if not attached:

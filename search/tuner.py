@@ -21,11 +21,13 @@ from core import atomic, jsonl
 from core.layout import EPOCHS_FILE, STATUS_FILE, STUDY_FILE
 from core.names import FAILED, RUNNING, STATUS, TRIAL_STATUSES, VAL_ACC, VAL_F1, VAL_LOSS, final_status
 from core.schema import ConfigError, to_mapping
+from core.uri import without_query
 from search.config import ExperimentConfig
 from search.experiment import Experiment, guarded_write, write_trial_config
 from search.replay import replay_trial
 from search.searcher import make_searcher
 from search.space import trial_run_config
+from search.tracking import SweepTracking
 from search.trainable import train_trial
 
 logger = logging.getLogger(__name__)
@@ -77,7 +79,7 @@ def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: st
             storage_path=str(PurePosixPath(path).parent),
             storage_filesystem=filesystem,
             stop=stop,
-            callbacks=[SweepRecorder(cfg, experiment.name), StudyUploader(experiment), *trial_loggers()],
+            callbacks=[*make_callbacks(cfg, experiment), *trial_loggers()],
             failure_config=tune.FailureConfig(max_failures=search.max_failures),
             checkpoint_config=tune.CheckpointConfig(
                 num_to_keep=2, checkpoint_score_attribute=search.metric,
@@ -86,6 +88,21 @@ def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: st
             verbose=1,
         ),
     )
+
+
+def make_callbacks(cfg: ExperimentConfig, experiment: Experiment) -> list[tune.Callback]:
+    """The driver's callbacks: the trial recorder first (the tracker reads the fates it records)."""
+    recorder = SweepRecorder(cfg, experiment.name)
+    callbacks: list[tune.Callback] = [recorder, StudyUploader(experiment)]
+    if cfg.tracking.mlflow:
+        sweep_params = {"metric": cfg.search.metric, "mode": cfg.search.metric_mode, "num_samples": cfg.search.num_samples,
+                        "scheduler": cfg.search.scheduler.type, "sampler": cfg.search.sampler.type,
+                        "backbone": cfg.model.backbone, "replay": bool(cfg.replay.table)}
+        # The parent run is found again by where the experiment lives: the same on resume however it was named.
+        location = without_query(experiment.location) if experiment.remote else str(experiment.path.resolve())
+        tracking = SweepTracking(cfg.tracking.mlflow, experiment.name, location, sweep_params)
+        callbacks.append(MlflowTracker(tracking, recorder))
+    return callbacks
 
 
 def trial_loggers() -> list[tune.Callback]:
@@ -195,6 +212,10 @@ class SweepRecorder(tune.Callback):
     def on_experiment_end(self, trials: list, **info: Any) -> None:
         self._save()
 
+    def status_of(self, trial_id: str) -> Optional[str]:
+        """The fate recorded for a trial (completed, early_stopped, ..., running), None if unknown."""
+        return self._trials.get(trial_id, {}).get("status")
+
     def _final_status(self, entry: dict) -> str:
         return final_status(trainer_status=entry.get("trainer_status"), epochs_run=entry.get("epochs_run", 0),
                             epochs_planned=entry.get("epochs_planned"), time_total_s=entry.get("time_total_s", 0.0),
@@ -252,6 +273,31 @@ class SweepRecorder(tune.Callback):
             trials.set(counts[status], tags={"experiment": name, "status": status})
         if self._best is not None:
             best.set(self._best, tags={"experiment": name, "metric": self._cfg.search.metric})
+
+
+class MlflowTracker(tune.Callback):
+    """Feeds the sweep's MLflow runs (search.tracking) from the driver; trials never import MLflow."""
+
+    def __init__(self, tracking: SweepTracking, recorder: SweepRecorder):
+        self._tracking, self._recorder = tracking, recorder
+
+    def setup(self, **info: Any) -> None:
+        self._tracking.start()
+
+    def on_trial_start(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._tracking.trial_started(trial.trial_id, dict(trial.config), Path(trial.local_path).name)
+
+    def on_trial_result(self, iteration: int, trials: list, trial: Any, result: dict, **info: Any) -> None:
+        self._tracking.trial_result(trial.trial_id, dict(trial.config), result)
+
+    def on_trial_complete(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._tracking.trial_ended(trial.trial_id, dict(trial.config), self._recorder.status_of(trial.trial_id))
+
+    def on_trial_error(self, iteration: int, trials: list, trial: Any, **info: Any) -> None:
+        self._tracking.trial_ended(trial.trial_id, dict(trial.config), FAILED)
+
+    def on_experiment_end(self, trials: list, **info: Any) -> None:
+        self._tracking.sweep_ended()
 
 
 class StudyUploader(tune.Callback):

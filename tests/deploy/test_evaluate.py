@@ -52,6 +52,12 @@ def test_evaluation_matches_trainer(trained_experiment, small_cache):
     assert sum(map(sum, entry["confusion"])) == len(small_cache.split("test"))
     assert [r["class"] for r in entry["per_class"]] == list(small_cache.classes)
     assert entry["epoch"] == 1 and entry["checkpoint_is_best"]
+    predictions = entry["predictions"]  # per test image, for the report's gallery: they add up to the matrix
+    assert predictions["split"] == "test" and predictions["true"] == small_cache.split("test").labels.tolist()
+    pairs = [[0] * len(small_cache.classes) for _ in small_cache.classes]
+    for t, p in zip(predictions["true"], predictions["pred"]):
+        pairs[t][p] += 1
+    assert pairs == expected["confusion"]
     assert "test accuracy" in done.stdout
 
     table = leaderboard(collect(str(exp)))
@@ -75,6 +81,7 @@ def test_real_sweep_tables_report_and_evaluation(real_experiment, tmp_path, arti
     """The lead's real smoke sweep: collected, evaluated, reported, and rendered offline in Chromium."""
     from results.report import write_report
     from tests.results.browser import open_report
+    from tests.results.test_report import THUMBS_JS
 
     c = collect(str(real_experiment))
     assert len(c.trials) >= 1 and len(c.epochs) >= 1
@@ -94,6 +101,12 @@ def test_real_sweep_tables_report_and_evaluation(real_experiment, tmp_path, arti
     assert table["Test Accuracy"].iloc[0] == pytest.approx(evaluation["trials"][0]["metrics"]["acc"])
 
     path = write_report([str(real_experiment)], str(tmp_path / "report"))
-    page = open_report(path, artifacts / "report_real_sweep.png")
+    page = open_report(path, artifacts / "report_real_sweep.png", probe=THUMBS_JS)
     assert not page.console_errors and not page.blocked_requests
     assert all(p["traces"] >= 1 and p["drawn"] >= 1 for p in page.plots), page.plots
+    # The photo pages from what the sweep itself left: the trainer's validation predictions beside the best
+    # checkpoint and deploy.evaluate's test predictions feed the gallery; every embedded photo decodes offline.
+    data, gallery = page.probe["data"], page.probe["gallery"]
+    assert data["pages"] == 1 and data["count"] > 0 and data["loaded"] == data["count"], data
+    assert gallery["pages"] == 1 and gallery["tables"] == 2, gallery  # validation and test
+    assert 0 < gallery["count"] == gallery["loaded"] and gallery["srcs"] == ["data:image/jpeg"], gallery

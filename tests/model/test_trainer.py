@@ -103,7 +103,7 @@ def test_checkpoint_continuation_is_exact(small_cache, tmp_path):
     for (name, a), b in zip(straight.model.state_dict().items(), resumed.model.state_dict().values()):
         assert torch.equal(a, b), name
     assert [h["val_loss"] for h in straight.history] == [h["val_loss"] for h in resumed.history]
-    assert [p.name for p in tmp_path.iterdir()] == ["checkpoint.pt"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt", "predictions.json"]
 
 
 @pytest.mark.parametrize("channels_last", [True, False])
@@ -195,3 +195,40 @@ def test_the_deployable_model_predicts_as_measured_with_posthoc_adjustment_folde
         shipped = trainer.deployable_model()(x)
     assert torch.allclose(shipped, measured, atol=1e-5)
     assert not torch.equal(trainer.deployable_model().head.bias, trainer.model.head.bias)
+
+
+def test_checkpoint_holds_its_epochs_per_image_validation_predictions(small_cache, tmp_path):
+    """predictions.json beside checkpoint.pt: one row per validation image, agreeing with the confusion matrix."""
+    import json
+
+    import numpy as np
+
+    trainer = Trainer(_cfg(epochs=1), small_cache)
+    result = trainer.fit()
+    trainer.save_checkpoint(str(tmp_path / "a"))
+    saved = json.loads((tmp_path / "a" / "predictions.json").read_text())
+    validation = small_cache.split("validation")
+    assert saved["split"] == "validation" and saved["epoch"] == 1
+    assert saved["index"] == list(range(len(validation)))
+    assert saved["true"] == validation.labels.tolist()
+    cm = np.zeros((len(small_cache.classes),) * 2, dtype=int)
+    np.add.at(cm, (saved["true"], saved["pred"]), 1)
+    assert cm.tolist() == result.final["confusion"]
+    assert all(1 / len(small_cache.classes) <= c <= 1 for c in saved["confidence"])
+
+    resumed = Trainer(_cfg(epochs=1), small_cache)
+    resumed.load_checkpoint(str(tmp_path / "a"))  # a restored trial re-saves the predictions it resumed with
+    resumed.save_checkpoint(str(tmp_path / "b"))
+    assert json.loads((tmp_path / "b" / "predictions.json").read_text()) == saved
+
+
+def test_evaluate_can_return_per_image_predictions(small_cache):
+    trainer = Trainer(_cfg(), small_cache)
+    assert "predictions" not in trainer.evaluate("test")
+    report = trainer.evaluate("test", predictions=True)
+    predictions = report["predictions"]
+    assert predictions["split"] == "test" and predictions["epoch"] == 0
+    assert len(predictions["index"]) == len(predictions["pred"]) == report["images"]
+    assert predictions["true"] == small_cache.split("test").labels.tolist()
+    wrong = sum(t != p for t, p in zip(predictions["true"], predictions["pred"]))
+    assert wrong == report["images"] - sum(report["confusion"][k][k] for k in range(len(small_cache.classes)))

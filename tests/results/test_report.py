@@ -9,7 +9,14 @@ import pytest
 from results.report import write_report
 from tests.conftest import run_cli
 from tests.results.browser import open_report
-from tests.results.synthetic import default_trials, write_calibration, write_evaluation, write_experiment
+from tests.results.synthetic import (
+    CONFUSIONS,
+    default_trials,
+    write_calibration,
+    write_evaluation,
+    write_experiment,
+    write_predictions,
+)
 
 
 def test_write_report_files_and_tables(exp_a, exp_b, tmp_path):
@@ -43,11 +50,17 @@ def test_class_counts_follow_the_best_trials_balancing(tmp_path, clothing_root, 
 
 
 THUMBS_JS = """() => {
-    const imgs = Array.from(document.querySelectorAll('.data-page img.thumb'));
-    return {pages: document.querySelectorAll('.data-page').length, count: imgs.length,
-            loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
-            srcs: Array.from(new Set(imgs.map(i => i.src.slice(0, 15))))};
+    const state = selector => {
+        const imgs = Array.from(document.querySelectorAll(selector + ' img.thumb'));
+        return {pages: document.querySelectorAll(selector).length, count: imgs.length,
+                loaded: imgs.filter(i => i.complete && i.naturalWidth > 0).length,
+                srcs: Array.from(new Set(imgs.map(i => i.src.slice(0, 15)))),
+                tables: document.querySelectorAll(selector + ' table.confused-pairs').length};
+    };
+    return {data: state('.data-page'), gallery: state('.gallery')};
 }"""
+"""What the report's two photo pages (the data page, the gallery of confusions) hold and whether their images
+decoded; the tests' page is opened offline, so a loaded image was embedded."""
 
 
 @pytest.mark.integration
@@ -56,6 +69,7 @@ def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache
     exp_a = write_experiment(tmp_path / "s", "exp_a", default_trials(), clothing_root=str(clothing_root),
                              cache_path=small_cache.path, balance="hybrid")
     write_evaluation(exp_a)
+    write_predictions(exp_a, small_cache)
     calibration = write_calibration(exp_a)
     exp_b = write_experiment(tmp_path / "s", "exp_b", default_trials()[:3], clothing_root=str(clothing_root),
                              edgenet="residual")
@@ -63,9 +77,13 @@ def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache
     expected = re.findall(r'<div id="(fig-\d+)"', path.read_text())
     page = open_report(path, artifacts / "report_synthetic.png", probe=THUMBS_JS)
     assert not page.console_errors, page.console_errors
-    thumbs = page.probe  # the data page (exp_a has a real cache): 4 training photos per class, all decoded offline
+    thumbs = page.probe["data"]  # the data page (exp_a has a real cache): 4 training photos per class, decoded offline
     assert thumbs["pages"] == 1 and thumbs["count"] == 4 * len(small_cache.classes), thumbs
     assert thumbs["loaded"] == thumbs["count"] and all(src.startswith("data:image/jpeg") for src in thumbs["srcs"])
+    gallery = page.probe["gallery"]  # the best trial's confusions, validation and test, every photo decoded offline
+    assert gallery["pages"] == 1 and gallery["tables"] == 2, gallery
+    assert gallery["count"] == 2 * sum(min(n, 6) for n in CONFUSIONS.values()), gallery
+    assert gallery["loaded"] == gallery["count"] and gallery["srcs"] == ["data:image/jpeg"], gallery
     lost = [w for w in page.console_warnings if "webgl" in w.lower() and "context" in w.lower()]
     assert not lost, lost  # more WebGL figures than the browser keeps contexts for
     assert not page.blocked_requests, page.blocked_requests

@@ -125,6 +125,39 @@ def test_a_full_disk_in_a_callback_is_recorded_not_raised(cfg, tiny_disk, no_wri
     assert searcher.suggest("t2") == Searcher.FINISHED  # no new trial on a full disk; search.run says why
 
 
+def test_the_mlflow_tracker_follows_the_recorders_fates_across_a_pickled_resume(cfg, tmp_path):
+    """make_callbacks: no tracker unless tracking.mlflow is set; with it, the tracker tags the fate the recorder
+    decided (early_stopped here), and after the Tuner's pickle round trip (a resume) both still share it."""
+    import pickle
+
+    mlflow = pytest.importorskip("mlflow", reason="pip install 'edgetune[tracking]'")
+    from search.tracking import STATUS_TAG
+    from search.tuner import MlflowTracker, make_callbacks
+
+    experiment = Experiment.create(str(tmp_path / "store"), "demo")
+    assert not any(isinstance(c, MlflowTracker) for c in make_callbacks(cfg, experiment))
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tracked = load_config(str(ROOT / "configs" / "demo.yaml"), {"tracking.mlflow": uri})
+    callbacks = pickle.loads(pickle.dumps(make_callbacks(tracked, experiment)))
+    recorder, tracker = callbacks[0], callbacks[-1]
+    assert isinstance(tracker, MlflowTracker) and tracker._recorder is recorder
+    tracker.setup()
+    trial = fake_trial(tmp_path / "staging", tmp_path / "store", "t1")
+    for callback in (recorder, tracker):
+        callback.on_trial_start(0, [], trial)
+    for n in (1, 2):
+        for callback in (recorder, tracker):
+            callback.on_trial_result(0, [], trial, epoch(n, 0.1 * n))
+    for callback in (recorder, tracker):
+        callback.on_trial_complete(0, [], trial)
+    tracker.on_experiment_end([])
+    client = mlflow.MlflowClient(tracking_uri=uri)
+    runs = client.search_runs([client.get_experiment_by_name("demo").experiment_id])
+    trial_run = next(r for r in runs if r.info.run_name == "t1")
+    assert trial_run.data.tags[STATUS_TAG] == "early_stopped" and trial_run.info.status == "FINISHED"
+    assert trial_run.data.params["lr"] == "0.001" and trial_run.data.metrics["val_f1"] == pytest.approx(0.2)
+
+
 def test_the_sweep_logs_csv_and_json_for_results_but_not_tensorboard_which_imports_torch():
     from ray.tune.logger import CSVLoggerCallback, JsonLoggerCallback, TBXLoggerCallback
     from ray.tune.utils.callback import _create_default_callbacks
