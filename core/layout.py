@@ -10,7 +10,10 @@
                             trial_config.yaml: the training config the trial ran, exactly (written by the driver)
         report/             tables and report.html written at the end of the sweep
         results/            trials.parquet, epochs.parquet (results.collect), evaluation.json (deploy.evaluate),
-                            calibration.json (deploy.export: the exported trial's temperature, ECE, reliability)
+                            calibration.json (deploy.export: the exported trial's temperature, ECE, reliability),
+                            confirmed.{md,csv,tex}, confirmed_pairs.{md,csv,tex} (search.confirm)
+        confirm/            the confirmation (search.confirm): an experiment folder of its own, one trial per
+                            (top configuration, seed), plus confirm.json, the plan it runs
 """
 
 from __future__ import annotations
@@ -27,6 +30,10 @@ TRIAL_CONFIG = "trial_config.yaml"
 RESULTS_DIR = "results"
 EVALUATION_FILE = "evaluation.json"
 CALIBRATION_FILE = "calibration.json"
+CONFIRM_DIR = "confirm"
+CONFIRM_PLAN = "confirm.json"
+CONFIRMED_TABLE = "confirmed"
+CONFIRMED_PAIRS = "confirmed_pairs"
 
 
 def folder_name_problem(name: object) -> Optional[str]:
