@@ -34,6 +34,7 @@ from core.layout import (
     RESULTS_DIR,
     SWEEP_CONFIG,
     SWEEP_INFO,
+    TRIAL_CONFIG,
 )
 from core.names import FINAL_STATUSES
 from core.schema import ConfigError, to_mapping, with_overrides
@@ -104,7 +105,7 @@ def plan_confirmation(sweep: Any, cfg: ExperimentConfig, top_k: int, n_seeds: in
     ranked = rank_trials(finished, sweep.metric, sweep.mode)
     if ranked.empty:
         state = "" if sweep.finished else " (the sweep is unfinished: continue it with python -m search.run --resume)"
-        raise ConfigError("EXPERIMENT", without_query(sweep.location), f"has no finished trial with a value of "
+        raise ConfigError(without_query(sweep.location), rule=f"has no finished trial with a value of "
                           f"{sweep.metric} to confirm{state}")
     seeds = [cfg.train.seed + i for i in range(1, n_seeds + 1)]
     store = open_experiment(sweep.location)
@@ -152,8 +153,9 @@ def check_reruns_exactly(cfg: ExperimentConfig, trial_id: str, params: dict, sou
     ran = without_seed(source)
     if rerun != ran:
         key = first_difference(ran, rerun)
-        raise ConfigError("EXPERIMENT", trial_id, f"cannot be re-run exactly: its trial_config.yaml has {key} = "
-                          f"{lookup(ran, key)!r}, its parameters now give {lookup(rerun, key)!r}")
+        raise ConfigError(f"trial {trial_id}", rule=f"cannot be re-run exactly: its {TRIAL_CONFIG} has {key} = "
+                          f"{lookup(ran, key)!r}, its parameters now give {lookup(rerun, key)!r} (the code or its "
+                          "defaults changed since the sweep)")
 
 
 def first_difference(a: Any, b: Any, prefix: str = "") -> str:
@@ -183,9 +185,9 @@ def check_plan_matches(plan: dict, args: argparse.Namespace, confirm: Experiment
     asked = {"--top-k": (args.top_k, plan.get("top_k")), "--seeds": (args.seeds, len(plan.get("seeds", [])))}
     for flag, (given, planned) in asked.items():
         if given is not None and given != planned:
-            raise ConfigError(flag, given, f"differs from the confirmation already in {without_query(confirm.location)} "
-                              f"(--top-k {plan.get('top_k')} --seeds {len(plan.get('seeds', []))}): run it without "
-                              "the flag to continue it, or remove that folder to plan another")
+            raise ConfigError(flag, given, f"must match the confirmation already in {without_query(confirm.location)} "
+                              f"(planned with --top-k {plan.get('top_k')} --seeds {len(plan.get('seeds', []))}): run "
+                              "without the flag to continue it, or remove that folder to plan another")
 
 
 # ---------------------------------------------------------------- running and tabulating
