@@ -147,3 +147,17 @@ def test_help_names_the_flags():
     with pytest.raises(SystemExit) as ended:
         main(["--help"])
     assert ended.value.code == 0
+
+
+def test_fixed_points_are_handed_out_once_each_in_order_and_a_restored_searcher_goes_on(tmp_path):
+    from ray.tune.search import Searcher
+
+    from search.searcher import FixedPoints
+
+    points = [{"lr": 0.1, "train.seed": 1}, {"lr": 0.2, "train.seed": 1}, {"lr": 0.1, "train.seed": 2}]
+    searcher = FixedPoints(points)
+    assert searcher.suggest("t1") == points[0]
+    searcher.save(str(tmp_path / "state.json"))  # what Tune keeps with the experiment
+    restored = FixedPoints([])
+    restored.restore(str(tmp_path / "state.json"))
+    assert [restored.suggest(f"t{i}") for i in (2, 3, 4)] == [points[1], points[2], Searcher.FINISHED]
