@@ -40,6 +40,7 @@ from core.names import FINAL_STATUSES
 from core.schema import ConfigError, to_mapping, with_overrides
 from core.storage import ExperimentError, open_experiment
 from core.uri import check_no_credentials, is_uri, without_query
+from results.collect import Collected, collect, rank_trials
 from search.config import ExperimentConfig, load_config
 from search.experiment import Experiment
 
@@ -92,13 +93,12 @@ def open_sweep(location: str) -> Experiment:
 # ---------------------------------------------------------------- the plan
 
 
-def plan_confirmation(sweep: Any, cfg: ExperimentConfig, top_k: int, n_seeds: int) -> dict:
+def plan_confirmation(sweep: Collected, cfg: ExperimentConfig, top_k: int, n_seeds: int) -> dict:
     """The configurations to confirm (the sweep's top-k distinct ones) and the k x N points to run.
 
     `sweep` is the collected sweep (results.collect). Points are seed-major: an interrupted confirmation
     has every configuration at its first seeds before any at its last.
     """
-    from results.collect import rank_trials
     from results.confirm import config_key
 
     finished = sweep.trials[sweep.trials["status"].isin(FINAL_STATUSES)] if len(sweep.trials) else sweep.trials
@@ -214,7 +214,6 @@ def run_confirmation(cfg: ExperimentConfig, confirm: Experiment, points: list[di
 
 def tabulate(sweep: Experiment, *, report: bool) -> int:
     """Write and print the confirmed tables (and the sweep's report); 1 when no confirmation run counted."""
-    from results.collect import collect
     from results.confirm import load_confirmation
     from results.tables import to_markdown, write_table
 
@@ -245,7 +244,6 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
     args = parse_args(argv)
     check_counts(args)
-    from results.collect import collect
     from results.confirm import read_plan
     from search.study import sweep_state
 
