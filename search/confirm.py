@@ -207,8 +207,6 @@ def run_confirmation(cfg: ExperimentConfig, confirm: Experiment, points: list[di
     nodes = start_ray(address)
     check_resources_exist(cfg.resources.cpu, cfg.resources.gpu, attached)
     check_storage_reaches_every_node(cfg.storage.path, cfg.data.cache_dir, cfg.storage.shared, nodes)
-    if resume:
-        confirm.download()
     execute_sweep(cfg, confirm, data, resume=resume, points=points)
 
 
@@ -239,6 +237,31 @@ def tabulate(sweep: Experiment, *, report: bool) -> int:
     return 0 if counted else 1
 
 
+def stored_or_new_plan(sweep: Experiment, confirm: Experiment, cfg: ExperimentConfig, plan: Optional[dict],
+                       args: argparse.Namespace) -> dict:
+    """The confirmation's plan: the stored one, or a new one written (and uploaded) before anything runs."""
+    if plan is not None:
+        return plan
+    plan = plan_confirmation(collect(sweep.location), cfg, args.top_k or DEFAULT_TOP_K, args.seeds or DEFAULT_SEEDS)
+    confirm.path.mkdir(parents=True, exist_ok=True)
+    atomic.write_json(confirm.path / CONFIRM_PLAN, plan, indent=1)
+    confirm.upload(CONFIRM_PLAN)
+    return plan
+
+
+def start_or_continue(sweep: Experiment, confirm: Experiment, plan: dict, *, resume: bool,
+                      address: Optional[str]) -> None:
+    """Run a new confirmation from its plan, or restore an interrupted one with the config it started with."""
+    if resume:
+        confirm.download()
+        cfg = load_config(str(confirm.path / SWEEP_CONFIG))
+    else:
+        cfg = confirmation_config(load_config(str(sweep.path / SWEEP_CONFIG)), sweep, plan["points"])
+    logger.info("confirming %d configurations x %d seeds of %s%s", len(plan["configs"]), len(plan["seeds"]),
+                without_query(sweep.location), " (resumed)" if resume else "")
+    run_confirmation(cfg, confirm, plan["points"], resume=resume, address=address)
+
+
 @command
 def main(argv: Optional[Sequence[str]] = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(message)s")
@@ -249,27 +272,13 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     sweep = open_sweep(args.experiment)
     confirm = Experiment.create(sweep.location, CONFIRM_DIR)
-    state = sweep_state(confirm)
+    state = sweep_state(confirm)  # finished | started (Tune can restore it) | new
     plan = read_plan(sweep.location)
     if plan is not None:
         check_plan_matches(plan, args, confirm)
     if state != "finished":
-        cfg = load_config(str(sweep.path / SWEEP_CONFIG))
-        if plan is None:
-            plan = plan_confirmation(collect(sweep.location), cfg, args.top_k or DEFAULT_TOP_K,
-                                     args.seeds or DEFAULT_SEEDS)
-            confirm.path.mkdir(parents=True, exist_ok=True)
-            atomic.write_json(confirm.path / CONFIRM_PLAN, plan, indent=1)
-            confirm.upload(CONFIRM_PLAN)
-        resume = state == "started"
-        if resume:
-            confirm.download()
-            run_cfg = load_config(str(confirm.path / SWEEP_CONFIG))
-        else:
-            run_cfg = confirmation_config(cfg, sweep, plan["points"])
-        logger.info("confirming %d configurations x %d seeds of %s%s", len(plan["configs"]), len(plan["seeds"]),
-                    without_query(sweep.location), " (resumed)" if resume else "")
-        run_confirmation(run_cfg, confirm, plan["points"], resume=resume, address=args.address)
+        plan = stored_or_new_plan(sweep, confirm, load_config(str(sweep.path / SWEEP_CONFIG)), plan, args)
+        start_or_continue(sweep, confirm, plan, resume=state == "started", address=args.address)
     return tabulate(sweep, report=not args.no_report)
 
 
