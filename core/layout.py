@@ -12,7 +12,10 @@
                             (columns index / true / pred / confidence; the report's gallery of confusions)
         report/             tables and report.html written at the end of the sweep
         results/            trials.parquet, epochs.parquet (results.collect), evaluation.json (deploy.evaluate),
-                            calibration.json (deploy.export: the exported trial's temperature, ECE, reliability)
+                            calibration.json (deploy.export: the exported trial's temperature, ECE, reliability),
+                            confirmed.{md,csv,tex}, confirmed_pairs.{md,csv,tex} (search.confirm)
+        confirm/            the confirmation (search.confirm): an experiment folder of its own, one trial per
+                            (top configuration, seed), plus confirm.json, the plan it runs
 """
 
 from __future__ import annotations
@@ -33,6 +36,10 @@ PREDICTIONS_FILE = "predictions.json"
 """Per-image predictions, JSON columns: split, epoch, index (into the prepared cache's split), true, pred,
 confidence (softmax probability of pred). In each checkpoint folder (validation) and, under `predictions`,
 in each evaluation.json entry (test)."""
+CONFIRM_DIR = "confirm"
+CONFIRM_PLAN = "confirm.json"
+CONFIRMED_TABLE = "confirmed"
+CONFIRMED_PAIRS = "confirmed_pairs"
 
 
 def folder_name_problem(name: object) -> Optional[str]:

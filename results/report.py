@@ -20,10 +20,12 @@ import plotly.io as pio
 from plotly.offline import get_plotlyjs
 
 from core.cli import command
+from core.layout import CONFIRMED_PAIRS, CONFIRMED_TABLE
 from core.schema import ConfigError
 from results import figures
 from results.balance import class_counts
 from results.collect import Collected, collect, save_parquet
+from results.confirm import load_confirmation
 from results.data_page import data_page_html, open_report_cache
 from results.gallery import gallery_html
 from results.study import param_importances
@@ -50,22 +52,31 @@ def write_report(experiments: list[str], out_dir: str, top: int = 5) -> Path:
     for c in collected:
         save_parquet(c, str(out / c.name))
     tables = all_tables(collected, top)
+    confirmations = {c.name: load_confirmation(c) for c in collected}
+    confirmations = {name: found for name, found in confirmations.items() if found is not None}
     for stem, table in tables.items():
         write_table(table, out / "tables", stem)
-    page = render_html(collected, tables)
+    for name, found in confirmations.items():
+        write_table(found.table, out / "tables", f"{CONFIRMED_TABLE}_{name}", caption=found.caption)
+        write_table(found.pairs, out / "tables", f"{CONFIRMED_PAIRS}_{name}")
+    page = render_html(collected, tables, confirmations)
     path = out / "report.html"
     path.write_text(page, encoding="utf-8")
     log.info("report of %d experiment(s): %s", len(collected), path)
     return path
 
 
-def render_html(collected: Sequence[Collected], tables: dict) -> str:
-    """The whole page: plotly.js inline once in <head>, then one section per experiment."""
+def render_html(collected: Sequence[Collected], tables: dict, confirmations: Optional[dict] = None) -> str:
+    """The whole page: plotly.js inline once in <head>, then one section per experiment.
+
+    `confirmations`: experiment name -> its results.confirm.Confirmation, shown under its leaderboard.
+    """
     counter = iter(range(10_000))
     sections = [_section("Comparison of experiments", [_table_html(tables["comparison"]),
                                                        "<h3>Cost of the search</h3>", _table_html(tables["cost"])])]
     for c in collected:
-        parts = _experiment_parts(c, tables[f"leaderboard_{c.name}"], counter, tables.get(f"pareto_{c.name}"))
+        parts = _experiment_parts(c, tables[f"leaderboard_{c.name}"], counter, tables.get(f"pareto_{c.name}"),
+                                  (confirmations or {}).get(c.name))
         sections.append(_section(f"Experiment {c.name}", parts))
     nav = " ".join(f'<a href="#{_anchor(c.name)}">{html.escape(c.name)}</a>' for c in collected)
     stamp = datetime.now(timezone.utc).isoformat(timespec="seconds")
@@ -75,9 +86,11 @@ def render_html(collected: Sequence[Collected], tables: dict) -> str:
             f"<nav>{nav}</nav>{''.join(sections)}</body></html>")
 
 
-def _experiment_parts(c: Collected, leaderboard, counter, front=None) -> list[str]:
+def _experiment_parts(c: Collected, leaderboard, counter, front=None, confirmation=None) -> list[str]:
     parts = [_meta_html(c), f"<h3>Leaderboard (top {len(leaderboard)} by {html.escape(c.metric)}; values at each "
              "trial's best epoch)</h3>", _table_html(leaderboard)]
+    if confirmation is not None:
+        parts += _confirmation_html(confirmation)
     if front is not None:
         parts += ["<h3>Pareto-optimal trials (finished trials no other beats on every objective)</h3>",
                   _table_html(front)]
@@ -144,6 +157,13 @@ def _table_html(table) -> str:
     rows = "".join("<tr>" + "".join(f"<td{' class=num' if n else ''}>{html.escape(str(v))}</td>"
                                     for v, n in zip(row, numeric)) + "</tr>" for row in text.itertuples(index=False))
     return f"<table><thead><tr>{head}</tr></thead><tbody>{rows}</tbody></table>"
+
+
+def _confirmation_html(confirmation) -> list[str]:
+    state = "" if confirmation.finished else " (unfinished: <code>python -m search.confirm</code> again continues it)"
+    return [f"<h3>Confirmed winners: the mean over {len(confirmation.plan.get('seeds', []))} fresh seeds{state}</h3>",
+            _table_html(confirmation.table), f"<p class='meta'>{html.escape(confirmation.caption)}</p>",
+            "<h4>Pairs: difference of the means, 95% Welch interval</h4>", _table_html(confirmation.pairs)]
 
 
 def _per_class_html(entry: dict) -> str:

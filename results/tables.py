@@ -183,14 +183,17 @@ def to_latex(table: pd.DataFrame, caption: Optional[str] = None) -> str:
     return text.to_latex(index=False, escape=True, column_format=align, caption=caption)
 
 
-def write_table(table: pd.DataFrame, out_dir: str | Path, stem: str) -> list[Path]:
-    """Write STEM.md, STEM.csv (raw numbers) and STEM.tex into out_dir; returns the paths."""
+def write_table(table: pd.DataFrame, out_dir: str | Path, stem: str, caption: Optional[str] = None) -> list[Path]:
+    """Write STEM.md, STEM.csv (raw numbers) and STEM.tex into out_dir; returns the paths.
+
+    A `caption` follows the Markdown table as a paragraph and is the LaTeX table's caption.
+    """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
     paths = [out / f"{stem}.md", out / f"{stem}.csv", out / f"{stem}.tex"]
-    paths[0].write_text(to_markdown(table), encoding="utf-8")
+    paths[0].write_text(to_markdown(table) + (f"\n{caption}\n" if caption else ""), encoding="utf-8")
     table.to_csv(paths[1], index=bool(table.index.name))
-    paths[2].write_text(to_latex(table), encoding="utf-8")
+    paths[2].write_text(to_latex(table, caption), encoding="utf-8")
     return paths
 
 

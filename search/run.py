@@ -206,6 +206,18 @@ def check_validation_split(data: PreparedData, source: str) -> None:
 def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData, *, resume: bool, report: bool,
               warm_start: Optional[str] = None) -> int:
     """Run (or resume) the sweep, then summarise it; the exit code of the command."""
+    execute_sweep(cfg, experiment, data, resume=resume, warm_start=warm_start)
+    from search.summary import print_summary
+
+    return print_summary(cfg, experiment, report=report)
+
+
+def execute_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData, *, resume: bool,
+                  warm_start: Optional[str] = None, points: Optional[list[dict]] = None) -> None:
+    """Run (or resume) the sweep to its end: its files, the Tuner, and sweep.json marked finished.
+
+    `points`: the trials' parameters, fixed (search.confirm); otherwise the searcher samples them.
+    """
     from search.tuner import build_tuner
 
     try:
@@ -224,7 +236,7 @@ def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData,
         from search.searcher import seed_from
 
         seed_from(cfg, experiment, warm_start)
-    tuner = build_tuner(cfg, experiment, cache_path=data.path, resume=resume)
+    tuner = build_tuner(cfg, experiment, cache_path=data.path, resume=resume, points=points)
     try:
         tuner.fit()  # trials that fail are recorded, not raised: the summary reads how each one ended
     except OSError as err:
@@ -233,9 +245,6 @@ def run_sweep(cfg: ExperimentConfig, experiment: Experiment, data: PreparedData,
         raise_disk_full(cfg, experiment, write_failures()[0])
     write_sweep_info(experiment.path, cfg, data, finished=True)
     experiment.try_upload(SWEEP_INFO, STUDY_FILE)
-    from search.summary import print_summary
-
-    return print_summary(cfg, experiment, report=report)
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ already in the study as intermediate values, which is how TPE ranks pruned trial
 """
 from __future__ import annotations
 
+import json
 import logging
 import os
 import warnings
@@ -239,3 +240,37 @@ def seed_from(cfg: ExperimentConfig, experiment: Experiment, location: str) -> N
                                 direction="maximize" if cfg.search.metric_mode == "max" else "minimize",
                                 load_if_exists=True)
     seed_study(study, location, cfg.search.space)
+
+
+class FixedPoints(Searcher):
+    """Suggests the given configurations, in order, once each, then FINISHED: no sampling (search.confirm).
+
+    Its state (the points and how many were handed out) is saved with the experiment, so a resumed
+    confirmation goes on from the next point instead of handing the first ones out again.
+    """
+
+    def __init__(self, points: list[dict], metric: Optional[str] = None, mode: Optional[str] = None):
+        super().__init__(metric=metric, mode=mode)
+        self._points = [dict(p) for p in points]
+        self._next = 0
+
+    def suggest(self, trial_id: str) -> Optional[dict]:
+        if self._next >= len(self._points):
+            return Searcher.FINISHED
+        self._next += 1
+        return dict(self._points[self._next - 1])
+
+    def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
+        """Nothing to learn: the points are fixed."""
+
+    def get_state(self) -> dict:
+        return {"points": self._points, "next": self._next}
+
+    def set_state(self, state: dict) -> None:
+        self._points, self._next = list(state["points"]), int(state["next"])
+
+    def save(self, checkpoint_path: str) -> None:
+        Path(checkpoint_path).write_text(json.dumps(self.get_state()))
+
+    def restore(self, checkpoint_path: str) -> None:
+        self.set_state(json.loads(Path(checkpoint_path).read_text()))

@@ -25,7 +25,7 @@ from core.uri import without_query
 from search.config import ExperimentConfig
 from search.experiment import Experiment, guarded_write, write_trial_config
 from search.replay import replay_trial
-from search.searcher import make_searcher
+from search.searcher import FixedPoints, make_searcher
 from search.space import trial_run_config
 from search.tracking import SweepTracking
 from search.trainable import train_trial
@@ -52,8 +52,12 @@ def make_trainable(cfg: ExperimentConfig, cache_path: str) -> Any:
     return tune.with_resources(bound, {"cpu": cfg.resources.cpu, "gpu": cfg.resources.gpu})
 
 
-def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: str, resume: bool = False) -> tune.Tuner:
+def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: str, resume: bool = False,
+                points: Optional[list[dict]] = None) -> tune.Tuner:
     """A Tuner for `cfg` stored in `experiment`; `resume` restores it from there.
+
+    `points`: run exactly these trial parameters, once each, with no sampling and no Optuna study
+    (search.confirm); a resumed Tuner brings its points back with its searcher's state.
 
     On a URI the filesystem is opened here and handed to Ray, so the URI's connection options and its
     10-attempt retry policy reach every trial with it (`PatientS3FileSystem` keeps both when pickled).
@@ -68,9 +72,9 @@ def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: st
     return tune.Tuner(
         trainable,
         tune_config=tune.TuneConfig(
-            search_alg=make_searcher(cfg, experiment),
+            search_alg=make_searcher(cfg, experiment) if points is None else FixedPoints(points),
             scheduler=make_scheduler(cfg),
-            num_samples=search.num_samples,
+            num_samples=search.num_samples if points is None else len(points),
             max_concurrent_trials=search.max_concurrent,
             reuse_actors=bool(cfg.replay.table),  # a replayed trial is cheap: its actor's start-up would dominate
         ),
