@@ -109,6 +109,26 @@ def history_by_time(c: Collected) -> Optional[go.Figure]:
                    "wall-clock time since the sweep started (minutes)", metric_label(c.metric))
 
 
+def best_by_epochs_spent(c: Collected) -> Optional[go.Figure]:
+    """The anytime curve: best value so far against epochs spent by the whole sweep, in the order reported.
+
+    What search efficiency is measured in (docs/BENCHMARKS.md): a search that stops weak trials early reaches a
+    good value with fewer epochs. Order: Ray's report timestamp (to the second), then trial start, then epoch.
+    """
+    e = c.epochs
+    if e.empty or c.metric not in e or e[c.metric].notna().sum() == 0:
+        return None
+    start = dict(zip(c.trials["trial_id"], c.trials["trial_number"])) if "trial_number" in c.trials else {}
+    order = e.assign(_ts=pd.to_numeric(e.get("timestamp"), errors="coerce"), _start=e["trial_id"].map(start))
+    order = order.sort_values(["_ts", "_start", EPOCH], kind="stable", na_position="last").reset_index(drop=True)
+    spent = pd.Series(range(1, len(order) + 1))
+    best = _best_so_far(order[c.metric].ffill(), c.mode)
+    fig = go.Figure([go.Scatter(x=spent, y=best, mode="lines", line_shape="hv", name="best so far",
+                                line=dict(color="black", width=2))])
+    return _layout(fig, f"Best {metric_label(c.metric)} so far against epochs spent",
+                   "epochs spent by the sweep (all trials, in the order reported)", metric_label(c.metric))
+
+
 def parallel_coordinates(c: Collected, log_params: Sequence[str] = ()) -> Optional[go.Figure]:
     """Hyperparameters against the sweep metric; categorical values are encoded as ticks, log-scale ones as log10."""
     t = _scored(c)

@@ -96,7 +96,7 @@ def _experiment_parts(c: Collected, leaderboard, counter, front=None, confirmati
                   _table_html(front)]
     importances, reason = param_importances(c)
     log_params = _log_params(c)
-    figs = [figures.pareto_front(c) if front is not None else None, figures.history_by_trial(c), figures.history_by_time(c), figures.parallel_coordinates(c, log_params),
+    figs = [figures.pareto_front(c) if front is not None else None, figures.history_by_trial(c), figures.history_by_time(c), figures.best_by_epochs_spent(c), figures.parallel_coordinates(c, log_params),
             figures.importance(importances, reason), figures.learning_curves(c),
             figures.best_precision_recall_f1(c), figures.best_accuracy_loss(c)]
     entry = _best_evaluation(c)

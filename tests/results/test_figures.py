@@ -12,7 +12,8 @@ from tests.results.synthetic import FakeTrial, write_calibration, write_evaluati
 
 def _all_figures(c) -> list[go.Figure]:
     entry = (c.evaluation or {}).get("trials", [None])[0]
-    return [figures.history_by_trial(c), figures.history_by_time(c), figures.learning_curves(c),
+    return [figures.history_by_trial(c), figures.history_by_time(c), figures.best_by_epochs_spent(c),
+            figures.learning_curves(c),
             figures.best_precision_recall_f1(c), figures.best_accuracy_loss(c), figures.importance({"lr": 1.0}),
             figures.confusion_matrix(entry), figures.per_class_f1(entry),
             figures.class_counts(["a", "b"], [3, 1], [2, 2], "hybrid"), figures.reliability_diagram(c.calibration)]
@@ -52,3 +53,10 @@ def test_hundred_trials_stay_readable(tmp_path, clothing_root):
     stops = next(t for t in fig.data if t.name == "stopped by ASHA")
     assert len(stops.x) == int((c.trials["status"] == "early_stopped").sum())
     assert all(t.line.width <= 1 for t in curves)
+
+
+def test_the_anytime_curve_counts_every_epoch_and_never_goes_down(exp_a):
+    c = collect(str(exp_a))
+    (line,) = figures.best_by_epochs_spent(c).data
+    assert list(line.x) == list(range(1, len(c.epochs) + 1))
+    assert all(b >= a for a, b in zip(line.y, line.y[1:])) and line.y[-1] == c.epochs[c.metric].max()
