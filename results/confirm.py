@@ -154,6 +154,8 @@ class Confirmation:
     runs: Collected
     table: pd.DataFrame
     pairs: pd.DataFrame
+    sources: Mapping[str, tuple[str, ...]]
+    """Sweep trial id -> the trial ids of its configuration's counted runs (in runs.trials)."""
 
     @property
     def caption(self) -> str:
@@ -163,6 +165,12 @@ class Confirmation:
     @property
     def finished(self) -> bool:
         return self.runs.finished
+
+    def winner(self) -> Optional[str]:
+        """The sweep trial id of the configuration ranked first by the mean, or None when no seed counted yet."""
+        if not len(self.table) or not self.table.iloc[0]["Seeds"]:
+            return None
+        return str(self.table.iloc[0]["Trial"])
 
 
 def read_plan(location: str) -> Optional[dict]:
@@ -180,33 +188,40 @@ def load_confirmation(sweep: Collected) -> Optional[Confirmation]:
     if plan is None or not open_experiment(sweep.location, require=None).exists(CONFIRM_DIR, "sweep.json"):
         return None
     runs = collect(join(sweep.location, CONFIRM_DIR))
-    values = values_by_source(sweep, runs, plan)
+    sources = runs_by_source(sweep, runs, plan)
+    column = f"best_{runs.metric}"
+    values = {owner: [float(row[column]) for row in rows if _is_number(row.get(column))]
+              for owner, rows in sources.items()}
     by_id = sweep.trials.set_index("trial_id") if len(sweep.trials) else None
     candidates = [Candidate(trial_id=str(entry["trial_id"]), sweep_rank=int(entry["rank"]),
                             sweep_value=float(entry["value"]), values=tuple(values.get(str(entry["trial_id"]), ())),
                             fields=_study_fields(by_id, str(entry["trial_id"])))
                   for entry in plan["configs"]]
     table, pairs = confirmed_table(candidates, runs.metric, runs.mode)
-    return Confirmation(plan=plan, runs=runs, table=table, pairs=pairs)
+    return Confirmation(plan=plan, runs=runs, table=table, pairs=pairs,
+                        sources={owner: tuple(str(row["trial_id"]) for row in rows) for owner, rows in sources.items()})
 
 
-def values_by_source(sweep: Collected, runs: Collected, plan: Mapping[str, Any]) -> dict[str, list[float]]:
-    """Sweep trial id -> the metric of each counted confirmation run of its configuration.
+def runs_by_source(sweep: Collected, runs: Collected, plan: Mapping[str, Any]) -> dict[str, list[dict]]:
+    """Sweep trial id -> the counted confirmation runs of its configuration (rows of runs.trials).
 
     A run belongs to the sweep trial whose trial_config.yaml it ran, seed aside: what ran is read back from
     both folders, so a run of any other configuration counts for none.
     """
     owners = {config_key(sweep.trial_config(str(e["trial_id"]))): str(e["trial_id"]) for e in plan["configs"]}
-    column = f"best_{runs.metric}"
-    out: dict[str, list[float]] = {}
+    out: dict[str, list[dict]] = {}
     for row in runs.trials.to_dict("records"):
-        value, config = row.get(column), runs.trial_configs.get(str(row["trial_id"]))
-        if row["status"] not in COUNTED or config is None or value is None or math.isnan(float(value)):
+        config = runs.trial_configs.get(str(row["trial_id"]))
+        if row["status"] not in COUNTED or config is None:
             continue
         owner = owners.get(config_key(config))
         if owner is not None:
-            out.setdefault(owner, []).append(float(value))
+            out.setdefault(owner, []).append(row)
     return out
+
+
+def _is_number(value: Any) -> bool:
+    return value is not None and not math.isnan(float(value))
 
 
 def without_seed(config: Mapping[str, Any]) -> dict:

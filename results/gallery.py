@@ -6,7 +6,11 @@ results/evaluation.json entry once `deploy.evaluate` ran. Per split: the most co
 class pairs with their counts and, per pair, the photos it was most confident about while wrong, as small
 JPEG data URIs (results/data_page.py's thumbnails) read from the prepared cache the sweep trained on.
 
-Bounded: TOP_PAIRS pairs per split, PER_PAIR thumbnails of THUMB_PX per pair (at most 2 x 6 x 6 photos).
+For the confirmed winner (`search.confirm`'s first-ranked configuration): the validation predictions of all
+its seeds pooled, so a pair's count is over every seed and the photos first shown are those wrong in the most
+seeds (a photo every seed gets wrong the same way is as likely a labelling question as a model one).
+
+Bounded: TOP_PAIRS pairs per split, PER_PAIR thumbnails of THUMB_PX per pair (at most 3 x 6 x 6 photos).
 """
 from __future__ import annotations
 
@@ -22,6 +26,7 @@ from core.layout import PREDICTIONS_FILE
 from core.storage import ExperimentError, open_experiment
 from data_pipeline.cache import PreparedData
 from results.collect import Collected
+from results.confirm import Confirmation
 from results.data_page import THUMB_PX, thumbnail_uri
 
 log = logging.getLogger(__name__)
@@ -41,6 +46,8 @@ class Predictions:
     pred: np.ndarray
     confidence: np.ndarray
     epoch: Optional[int] = None
+    runs: int = 1
+    """How many runs' predictions these are (pooled(): the seeds of one configuration, one after another)."""
 
     def __len__(self) -> int:
         return len(self.index)
@@ -79,11 +86,26 @@ def confused_pairs(p: Predictions, top: int = TOP_PAIRS) -> list[tuple[int, int,
     return [(t, q, n) for (t, q), n in ranked[:top]]
 
 
-def most_confident_wrong(p: Predictions, true: int, pred: int, n: int = PER_PAIR) -> list[tuple[int, float]]:
-    """Up to n (cache index, confidence) of the images of class `true` predicted as `pred`, most confident first."""
+def most_confident_wrong(p: Predictions, true: int, pred: int, n: int = PER_PAIR) -> list[tuple[int, float, int]]:
+    """Up to n (cache index, confidence, runs) of the images of class `true` predicted as `pred`: those wrong this
+    way in the most runs first, then the most confident (mean over those runs). One run: by confidence alone."""
     rows = np.flatnonzero((p.true == true) & (p.pred == pred))
-    order = sorted(rows.tolist(), key=lambda r: (-p.confidence[r], p.index[r]))[:n]
-    return [(int(p.index[r]), float(p.confidence[r])) for r in order]
+    by_image: dict[int, list[float]] = {}
+    for r in rows.tolist():
+        by_image.setdefault(int(p.index[r]), []).append(float(p.confidence[r]))
+    ranked = sorted(by_image.items(), key=lambda item: (-len(item[1]), -float(np.mean(item[1])), item[0]))[:n]
+    return [(index, float(np.mean(confidences)), len(confidences)) for index, confidences in ranked]
+
+
+def pooled(found: list[Predictions]) -> Optional[Predictions]:
+    """One split's predictions of several runs as one (counts add up over runs), or None when there are none."""
+    if not found:
+        return None
+    if len({p.split for p in found}) != 1:
+        raise ValueError(f"cannot pool predictions of different splits: {sorted({p.split for p in found})}")
+    return Predictions(found[0].split, *(np.concatenate([getattr(p, k) for p in found])
+                                          for k in ("index", "true", "pred", "confidence")),
+                       epoch=None, runs=sum(p.runs for p in found))
 
 
 def check_against(p: Predictions, data: PreparedData) -> str:
@@ -106,16 +128,19 @@ def best_trial_predictions(c: Collected) -> tuple[Optional[str], list[Prediction
     best = c.best_trial()
     if best is None:
         return None, []
-    found = []
-    checkpoint = best.get("checkpoint")
-    if isinstance(checkpoint, str) and checkpoint:
-        where = f"{c.location}/{checkpoint}/{PREDICTIONS_FILE}"
-        found.append(_parsed(lambda: open_experiment(c.location).read_json(*checkpoint.split("/"), PREDICTIONS_FILE),
-                             where))
+    found = [checkpoint_predictions(c.location, best.get("checkpoint"))]
     entry = next((e for e in (c.evaluation or {}).get("trials", []) if e.get("trial_id") == best["trial_id"]), None)
     if entry is not None and entry.get("predictions") is not None:
         found.append(_parsed(lambda: entry["predictions"], f"{c.location}/results/evaluation.json"))
     return str(best["trial_id"]), [p for p in found if p is not None]
+
+
+def checkpoint_predictions(location: str, checkpoint: Any) -> Optional[Predictions]:
+    """The predictions.json beside a trial's checkpoint (a folder relative to the experiment), if it has one."""
+    if not (isinstance(checkpoint, str) and checkpoint):
+        return None
+    return _parsed(lambda: open_experiment(location).read_json(*checkpoint.split("/"), PREDICTIONS_FILE),
+                   f"{location}/{checkpoint}/{PREDICTIONS_FILE}")
 
 
 def _parsed(read: Any, where: str) -> Optional[Predictions]:
@@ -127,12 +152,38 @@ def _parsed(read: Any, where: str) -> Optional[Predictions]:
         return None
 
 
+def confirmed_winner_predictions(confirmation: Confirmation) -> tuple[Optional[str], Optional[Predictions]]:
+    """The confirmed winner's sweep trial id and the validation predictions of its seeds' runs, pooled."""
+    winner = confirmation.winner()
+    if winner is None:
+        return None, None
+    runs = confirmation.runs
+    checkpoints = dict(zip(runs.trials["trial_id"].astype(str), runs.trials["checkpoint"]))
+    found = [checkpoint_predictions(runs.location, checkpoints.get(run_id))
+             for run_id in confirmation.sources.get(winner, ())]
+    return winner, pooled([p for p in found if p is not None and p.split == "validation"])
+
+
 def gallery_html(c: Collected, data: PreparedData) -> Optional[str]:
     """The gallery's HTML for the best trial, or None when the experiment has no best trial."""
     trial_id, found = best_trial_predictions(c)
     if trial_id is None:
         return None
-    title = f"<h3>Most confused classes: trial {html.escape(trial_id)}</h3>"
+    return _gallery_html(f"trial {trial_id}", trial_id, found, data)
+
+
+def confirmed_gallery_html(confirmation: Confirmation, data: PreparedData) -> Optional[str]:
+    """The gallery's HTML for the confirmed winner over its seeds, or None before any of its seeds counted."""
+    winner, found = confirmed_winner_predictions(confirmation)
+    if winner is None:
+        return None
+    seeds = f"{found.runs} seed{'s' if found.runs != 1 else ''}" if found is not None else "its seeds"
+    return _gallery_html(f"confirmed winner (sweep trial {winner}), {seeds} pooled", winner,
+                         [found] if found is not None else [], data)
+
+
+def _gallery_html(subject: str, trial_id: str, found: list[Predictions], data: PreparedData) -> str:
+    title = f"<h3>Most confused classes: {html.escape(subject)}</h3>"
     usable = []
     for p in found:
         problem = check_against(p, data)
@@ -150,8 +201,11 @@ def gallery_html(c: Collected, data: PreparedData) -> Optional[str]:
 def _split_html(p: Predictions, data: PreparedData) -> str:
     pairs = confused_pairs(p)
     epoch = f", epoch {p.epoch}" if p.epoch else ""
-    head = (f"<h4>{html.escape(p.split.capitalize())}{epoch}: {p.wrong} of {len(p)} images wrong; the "
-            f"{len(pairs)} most confused pairs, up to {PER_PAIR} photos each ({THUMB_PX} px), most confident first</h4>")
+    wrong, order = (f"{p.wrong} of {len(p)} images wrong", "most confident first") if p.runs == 1 else (
+        f"{p.wrong} of {len(p)} predictions wrong ({p.runs} runs of {len(p) // p.runs} images)",
+        "wrong in the most runs first, then most confident")
+    head = (f"<h4>{html.escape(p.split.capitalize())}{epoch}: {wrong}; the "
+            f"{len(pairs)} most confused pairs, up to {PER_PAIR} photos each ({THUMB_PX} px), {order}</h4>")
     if not pairs:
         return head + "<p>No wrong predictions.</p>"
     support = Counter(p.true.tolist())
@@ -165,8 +219,12 @@ def _split_html(p: Predictions, data: PreparedData) -> str:
     for t, q, n in pairs:
         label = f"{names[t]} predicted as {names[q]}"
         thumbs = "".join(f"<img class='thumb' alt='{html.escape(label)}' "
-                         f"title='{html.escape(f'{split.paths[i]}: {names[q]} {conf:.0%}')}' "
-                         f"src='{thumbnail_uri(split.images[i])}'>" for i, conf in most_confident_wrong(p, t, q))
+                         f"title='{html.escape(f'{split.paths[i]}: {names[q]} {conf:.0%}{_in_runs(k, p.runs)}')}' "
+                         f"src='{thumbnail_uri(split.images[i])}'>" for i, conf, k in most_confident_wrong(p, t, q))
         cells.append(f"<div class='confused-pair'><b>{html.escape(names[t])} &rarr; {html.escape(names[q])}</b> "
                      f"({n})<br>{thumbs}</div>")
     return f"{head}{table}<div class='sample-grid'>{''.join(cells)}</div>"
+
+
+def _in_runs(k: int, runs: int) -> str:
+    return "" if runs == 1 else f", wrong so in {k} of {runs} runs"

@@ -27,7 +27,7 @@ from results.balance import class_counts
 from results.collect import Collected, collect, save_parquet
 from results.confirm import load_confirmation
 from results.data_page import data_page_html, open_report_cache
-from results.gallery import gallery_html
+from results.gallery import confirmed_gallery_html, gallery_html
 from results.study import param_importances
 from results.tables import all_tables, formatted, numeric_columns, write_table
 
@@ -96,7 +96,8 @@ def _experiment_parts(c: Collected, leaderboard, counter, front=None, confirmati
                   _table_html(front)]
     importances, reason = param_importances(c)
     log_params = _log_params(c)
-    figs = [figures.pareto_front(c) if front is not None else None, figures.history_by_trial(c), figures.history_by_time(c), figures.best_by_epochs_spent(c), figures.parallel_coordinates(c, log_params),
+    figs = [figures.pareto_front(c) if front is not None else None, figures.history_by_trial(c),
+            figures.history_by_time(c), figures.best_by_epochs_spent(c), figures.parallel_coordinates(c, log_params),
             figures.importance(importances, reason), figures.learning_curves(c),
             figures.best_precision_recall_f1(c), figures.best_accuracy_loss(c)]
     entry = _best_evaluation(c)
@@ -113,8 +114,9 @@ def _experiment_parts(c: Collected, leaderboard, counter, front=None, confirmati
     cache_path = str(c.meta.get("cache_path") or "")
     data = open_report_cache(cache_path) if cache_path else None
     gallery = gallery_html(c, data) if data is not None else None
+    confirmed = confirmed_gallery_html(confirmation, data) if data is not None and confirmation is not None else None
     page = data_page_html(cache_path, _balance_counts(c)) if data is not None else None
-    return parts + [html_part for html_part in (gallery, page) if html_part]
+    return parts + [html_part for html_part in (gallery, confirmed, page) if html_part]
 
 
 def _balance_strategy(c: Collected) -> str:

@@ -13,12 +13,21 @@ from results.gallery import (
     Predictions,
     best_trial_predictions,
     check_against,
+    confirmed_gallery_html,
     confused_pairs,
     gallery_html,
     most_confident_wrong,
     parse_predictions,
+    pooled,
 )
-from tests.results.synthetic import CONFUSIONS, default_trials, write_evaluation, write_experiment, write_predictions
+from tests.results.synthetic import (
+    CONFUSIONS,
+    default_trials,
+    predictions_record,
+    write_evaluation,
+    write_experiment,
+    write_predictions,
+)
 
 
 def _p(true, pred, confidence=None, index=None, split="validation") -> Predictions:
@@ -37,10 +46,23 @@ def test_confused_pairs_rank_by_count_then_class_order():
 def test_most_confident_wrong_orders_by_confidence_and_bounds_the_count():
     p = _p(true=[0, 0, 0, 0, 1], pred=[1, 1, 1, 0, 0], confidence=[0.4, 0.9, 0.4, 0.99, 0.8],
            index=[10, 11, 12, 13, 14])
-    assert most_confident_wrong(p, 0, 1) == [(11, 0.9), (10, 0.4), (12, 0.4)]  # ties: cache order
-    assert most_confident_wrong(p, 0, 1, n=1) == [(11, 0.9)]
-    assert most_confident_wrong(p, 1, 0) == [(14, 0.8)]
+    assert most_confident_wrong(p, 0, 1) == [(11, 0.9, 1), (10, 0.4, 1), (12, 0.4, 1)]  # ties: cache order
+    assert most_confident_wrong(p, 0, 1, n=1) == [(11, 0.9, 1)]
+    assert most_confident_wrong(p, 1, 0) == [(14, 0.8, 1)]
     assert most_confident_wrong(p, 2, 0) == []
+
+
+def test_pooled_runs_count_over_every_run_and_show_the_photos_wrong_in_the_most_runs_first():
+    first = _p(true=[0, 0, 0, 1], pred=[1, 1, 0, 1], confidence=[0.9, 0.6, 0.8, 0.7], index=[10, 11, 12, 13])
+    second = _p(true=[0, 0, 0, 1], pred=[0, 1, 0, 0], confidence=[0.8, 0.5, 0.9, 0.6], index=[10, 11, 12, 13])
+    both = pooled([first, second])
+    assert both.runs == 2 and len(both) == 8 and both.wrong == 4
+    assert confused_pairs(both) == [(0, 1, 3), (1, 0, 1)]
+    # image 11 is wrong in both runs (mean confidence 0.55): before image 10, wrong once though more confidently
+    assert most_confident_wrong(both, 0, 1) == [(11, pytest.approx(0.55), 2), (10, 0.9, 1)]
+    assert pooled([]) is None
+    with pytest.raises(ValueError, match="different splits"):
+        pooled([first, _p(true=[0], pred=[1], split="test")])
 
 
 def test_parse_predictions_refuses_broken_records():
@@ -108,3 +130,36 @@ def test_a_broken_predictions_file_is_left_out_with_a_warning(predicted_experime
     _, found = best_trial_predictions(collect(str(exp)))
     assert [p.split for p in found] == ["test"]
     assert "predictions lack the column(s) true, pred, confidence" in caplog.text
+
+
+def test_the_confirmed_winner_gallery_pools_its_seeds_validation_predictions(tmp_path, clothing_root, small_cache):
+    from results.confirm import load_confirmation
+    from search.config import load_config
+    from search.confirm import plan_confirmation
+    from tests.search.test_confirm import write_confirmation
+
+    exp = write_experiment(tmp_path, "exp", default_trials(), clothing_root=str(clothing_root),
+                           cache_path=small_cache.path)
+    plan = plan_confirmation(collect(str(exp)), load_config(str(exp / "sweep.yaml")), top_k=2, n_seeds=3)
+    write_confirmation(exp, plan, {"ab12c_00002": [0.50, 0.52, 0.54], "ab12c_00000": [0.56, 0.60, 0.58]})
+    confirmation = load_confirmation(collect(str(exp)))
+    assert confirmation.winner() == "ab12c_00000"  # the sweep's runner-up confirms higher
+    runs = confirmation.runs.trials.set_index("trial_id")
+    labels = small_cache.split("validation").labels.tolist()
+    wrong = predictions_record("validation", labels, 2)
+    right = {**wrong, "pred": list(labels)}
+    for run_id, record in zip(confirmation.sources["ab12c_00000"], (wrong, wrong, right)):
+        (exp / "confirm" / runs.loc[run_id, "checkpoint"] / "predictions.json").write_text(json.dumps(record))
+    page = confirmed_gallery_html(confirmation, small_cache)
+    assert "confirmed winner (sweep trial ab12c_00000), 3 seeds pooled" in page
+    total = sum(CONFUSIONS.values())
+    assert f"{2 * total} of {3 * len(labels)} predictions wrong (3 runs of {len(labels)} images)" in page
+    counts = re.findall(r"<tr><td>[^<]*</td><td>[^<]*</td><td class=num>(\d+)</td>", page)
+    assert counts == [str(2 * n) for n in CONFUSIONS.values()]  # over the seeds: two of three got them wrong
+    titles = re.findall(r"<img class='thumb' alt='[^']*' title='([^']*)'", page)
+    assert len(titles) == sum(min(n, PER_PAIR) for n in CONFUSIONS.values())  # each photo once, not per seed
+    assert all(t.endswith("wrong so in 2 of 3 runs") for t in titles), titles[:3]
+    # no predictions stored (a replayed confirmation): the gallery says so instead of showing nothing
+    for run_id in confirmation.sources["ab12c_00000"]:
+        (exp / "confirm" / runs.loc[run_id, "checkpoint"] / "predictions.json").unlink()
+    assert "No per-image predictions" in confirmed_gallery_html(confirmation, small_cache)

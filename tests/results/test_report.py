@@ -88,7 +88,7 @@ def test_report_renders_offline_in_chromium(tmp_path, clothing_root, small_cache
     assert not lost, lost  # more WebGL figures than the browser keeps contexts for
     assert not page.blocked_requests, page.blocked_requests
     assert sorted(p["id"] for p in page.plots) == sorted(expected)
-    assert len(expected) == 7 + 4 + 7  # exp_a adds the confusion matrix, per-class F1, class counts, reliability
+    assert len(expected) == 8 + 4 + 8  # 8 per sweep; exp_a adds the confusion matrix, per-class F1, class counts, reliability
     assert f"{calibration['ece_after']:.4f} after" in path.read_text()
     assert any(p["title"].startswith("Reliability on 300 validation images") for p in page.plots), page.plots
     for plot in page.plots:
