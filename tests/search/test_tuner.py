@@ -16,7 +16,7 @@ from search.config import load_config
 from search.experiment import Experiment, clear_write_failures, write_failures
 from search.searcher import make_searcher
 from search.space import trial_run_config
-from search.tuner import SweepRecorder, trial_loggers
+from search.tuner import SweepRecorder, reuse_actors, trial_loggers
 from tests.conftest import ROOT, fill
 
 PARAMS = {"epochs": 3, "batch_size": 32, "lr": 0.001, "dropout": 0.1, "weight_decay": 0.01, "optimizer": "adam"}
@@ -165,3 +165,9 @@ def test_the_sweep_logs_csv_and_json_for_results_but_not_tensorboard_which_impor
     callbacks = _create_default_callbacks(trial_loggers())  # what Tuner.fit does with the run config's list
     kinds = {type(c) for c in callbacks}
     assert {CSVLoggerCallback, JsonLoggerCallback} <= kinds and TBXLoggerCallback not in kinds
+
+
+def test_trials_reuse_their_actors_unless_a_time_limit_may_leave_a_hung_thread_behind(cfg):
+    assert cfg.search.trial_timeout_s is None and reuse_actors(cfg)
+    limited = load_config(str(ROOT / "configs" / "demo.yaml"), {"search.trial_timeout_s": 60})
+    assert not reuse_actors(limited)
