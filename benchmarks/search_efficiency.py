@@ -23,7 +23,8 @@ Figures, each with a 95% bootstrap interval over seeds (paired by seed where two
 - warm start: trials to the target for a TPE + ASHA sweep seeded with an earlier sweep's trials, against the
   same sweep cold.
 
-Run: python -m benchmarks.search_efficiency [--seeds 30] [--jobs 2]
+Run: python -m benchmarks.search_efficiency [--seeds 30] [--jobs 2] [--fresh]
+(interrupted, it goes on from the sweeps already recorded in .cache/bench/search_efficiency/)
 """
 from __future__ import annotations
 
@@ -48,6 +49,7 @@ from benchmarks.stats import anytime, best_at, epochs_to_reach, mean_interval, r
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "bench" / "replay.yaml"
 SVG = ROOT / "docs" / "images" / "search_efficiency.svg"
+RESULTS = ROOT / ".cache" / "bench" / "search_efficiency"
 SEEDS, TRIALS, MAX_EPOCHS = 30, 40, 8
 WARM_SEEDS = 10
 BASELINE, OURS, DEFAULT = "random_fifo", "tpe_asha", "tpe_asha_complete"
@@ -109,32 +111,53 @@ def run_one(settings: dict, warm_start: Optional[str] = None) -> list[dict]:
 
 
 def worker(seeds: Sequence[int], out: Path, warm_seeds: Sequence[int], trials: int) -> None:
-    """Every method's sweep for `seeds` (and the warm-start pair for those in `warm_seeds`), as JSON lines."""
+    """Every method's sweep for `seeds` (and the warm-start pair for those in `warm_seeds`), as JSON lines.
+    Sweeps the results folder already holds (an earlier, interrupted run) are not run again."""
     import ray
 
+    done = {(row["method"], row["seed"]) for row in finished_rows(out.parent, trials)}
     logging.getLogger().setLevel(logging.WARNING)
     ray.init(include_dashboard=False, log_to_driver=False)  # one private Ray per worker; nothing to watch
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp, out.open("a") as sink:
         storage = Path(tmp)
+
+        def record(method: str, seed: int, epochs: list[dict], started: float) -> None:
+            sink.write(json.dumps({"method": method, "seed": seed, "trials": trials,
+                                   "wall_s": round(time.time() - started, 2), "epochs": epochs}) + "\n")
+            sink.flush()
+
         for seed in seeds:
-            warm = seed in warm_seeds
+            warm = seed in warm_seeds and not {(f"{OURS}_cold", seed), (f"{OURS}_warm", seed)} <= done
             for method in METHODS:
+                if (method, seed) in done and not (warm and method == OURS):  # the warm pair needs its folder
+                    continue
                 started = time.time()
-                epochs = run_one(sweep_settings(method, seed, storage, f"{method}-s{seed}", trials))
-                sink.write(json.dumps({"method": method, "seed": seed, "wall_s": time.time() - started,
-                                       "epochs": epochs}) + "\n")
-                sink.flush()
+                record(method, seed, run_one(sweep_settings(method, seed, storage, f"{method}-s{seed}", trials)),
+                       started)
                 if not (warm and method == OURS):
                     shutil.rmtree(storage / f"{method}-s{seed}", ignore_errors=True)
             if warm:  # a second TPE + ASHA sweep, new seed, cold and warm-started from the first one
                 source = str(storage / f"{OURS}-s{seed}")
                 for kind, start in (("cold", None), ("warm", source)):
-                    name = f"{kind}-s{seed}"
-                    epochs = run_one(sweep_settings(OURS, seed + 1000, storage, name, trials), warm_start=start)
-                    sink.write(json.dumps({"method": f"{OURS}_{kind}", "seed": seed, "epochs": epochs}) + "\n")
-                    sink.flush()
+                    name, started = f"{kind}-s{seed}", time.time()
+                    record(f"{OURS}_{kind}", seed,
+                           run_one(sweep_settings(OURS, seed + 1000, storage, name, trials), warm_start=start), started)
                     shutil.rmtree(storage / name, ignore_errors=True)
                 shutil.rmtree(source, ignore_errors=True)
+
+
+def finished_rows(folder: Path, trials: int) -> list[dict]:
+    """The sweeps recorded in `folder`'s JSON-lines files with this trial budget (a torn last line is skipped)."""
+    rows = []
+    for path in sorted(folder.glob("job*.jsonl")):
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except ValueError:
+                continue
+            if row.get("trials") == trials:
+                rows.append(row)
+    return rows
 
 
 # -- the figures (pure: tested in tests/benchmarks/test_search_efficiency.py) ---------------------------------
@@ -339,11 +362,11 @@ def collect_figures(sweeps: dict[str, dict[int, dict]], seeds: Sequence[int], wa
     }
 
 
-def load(paths: Sequence[Path]) -> dict[str, dict[int, dict]]:
+def load(folder: Path, trials: int) -> dict[str, dict[int, dict]]:
+    """method -> seed -> the recorded sweep (the last one recorded, where a sweep was run twice)."""
     sweeps: dict[str, dict[int, dict]] = {}
-    for path in paths:
-        for row in map(json.loads, path.read_text().splitlines()):
-            sweeps.setdefault(row["method"], {})[row["seed"]] = row
+    for row in finished_rows(folder, trials):
+        sweeps.setdefault(row["method"], {})[row["seed"]] = row
     return sweeps
 
 
@@ -352,6 +375,9 @@ def main(argv: list[str] | None = None) -> str:
     parser.add_argument("--seeds", type=int, default=SEEDS, help="seeds per method")
     parser.add_argument("--jobs", type=int, default=2, help="sweeps run side by side (one Ray each)")
     parser.add_argument("--trials", type=int, default=TRIALS, help="trials per sweep, the same for every method")
+    parser.add_argument("--results", type=Path, default=RESULTS,
+                        help="where each sweep's epochs are kept as it ends; a second run goes on from them")
+    parser.add_argument("--fresh", action="store_true", help="forget the sweeps recorded in --results first")
     parser.add_argument("--worker", nargs="+", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     parser.add_argument("--warm-seeds", nargs="*", type=int, default=[], help=argparse.SUPPRESS)
@@ -361,23 +387,21 @@ def main(argv: list[str] | None = None) -> str:
         return ""
     seeds, warm_seeds = list(range(args.seeds)), list(range(min(WARM_SEEDS, args.seeds)))
     started = time.time()
-    tmp = tempfile.mkdtemp(prefix="bench-search-")  # kept when a worker fails, for its log
-    if True:
-        outs, procs = [], []
-        for job in range(args.jobs):
-            mine = seeds[job::args.jobs]
-            out = Path(tmp) / f"job{job}.jsonl"
-            outs.append(out)
-            cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--worker", *map(str, mine), "--out", str(out),
-                   "--trials", str(args.trials)]
-            cmd += ["--warm-seeds", *map(str, warm_seeds)]
-            log = (Path(tmp) / f"job{job}.log").open("w")
-            procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
-        for proc in procs:
-            if proc.wait() != 0:
-                raise SystemExit(f"benchmarks.search_efficiency: a worker failed; see {tmp}/job*.log")
-        sweeps = load(outs)
-    shutil.rmtree(tmp, ignore_errors=True)
+    if args.fresh:
+        shutil.rmtree(args.results, ignore_errors=True)
+    args.results.mkdir(parents=True, exist_ok=True)
+    procs = []
+    for job in range(args.jobs):
+        cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--worker", *map(str, seeds[job::args.jobs]),
+               "--out", str(args.results / f"job{job}.jsonl"), "--trials", str(args.trials),
+               "--warm-seeds", *map(str, warm_seeds)]
+        log = (args.results / f"job{job}.log").open("w")
+        procs.append(subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT))
+    for proc in procs:
+        if proc.wait() != 0:
+            raise SystemExit(f"benchmarks.search_efficiency: a worker failed; see {args.results}/job*.log "
+                             "(run again to go on from the sweeps recorded)")
+    sweeps = load(args.results, args.trials)
     wall = time.time() - started
     provenance = json.loads((ROOT / "benchmarks" / "data" / "curves.json").read_text())
     table = f"{provenance['configs']} configurations, {provenance['seed_repeats']} with two seeds"

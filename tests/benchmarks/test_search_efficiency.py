@@ -1,4 +1,5 @@
 """The search-efficiency figures from replayed sweeps' epoch logs (pure; the sweeps themselves are benchmarks)."""
+import json
 import xml.etree.ElementTree as ET
 
 import pytest
@@ -72,3 +73,15 @@ def test_the_anytime_plot_is_an_svg_with_a_mean_line_and_a_band_per_method(all_m
     svg = ET.fromstring(se.anytime_svg(all_methods, budget=8))
     ns = "{http://www.w3.org/2000/svg}"
     assert len(svg.findall(f"{ns}polyline")) == len(svg.findall(f"{ns}polygon")) == len(se.METHODS)
+
+
+def test_a_second_run_goes_on_from_the_sweeps_recorded_with_the_same_budget(tmp_path):
+    rows = [{"method": "tpe_asha", "seed": 0, "trials": 40, "epochs": [1]},
+            {"method": "tpe_asha", "seed": 0, "trials": 40, "epochs": [2]},  # run twice: the last one counts
+            {"method": "random_fifo", "seed": 1, "trials": 10, "epochs": [3]}]  # another budget: not these sweeps
+    (tmp_path / "job0.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows) + '{"method": "tpe_f')
+    (tmp_path / "job1.jsonl").write_text(json.dumps({"method": "tpe_fifo", "seed": 1, "trials": 40, "epochs": []}))
+    assert [(r["method"], r["seed"]) for r in se.finished_rows(tmp_path, 40)] == [
+        ("tpe_asha", 0), ("tpe_asha", 0), ("tpe_fifo", 1)]  # the torn last line of an interrupted run is skipped
+    sweeps = se.load(tmp_path, 40)
+    assert sweeps["tpe_asha"][0]["epochs"] == [2] and set(sweeps) == {"tpe_asha", "tpe_fifo"}
