@@ -28,7 +28,7 @@ from tests.conftest import ROOT, run_cli
 
 pytestmark = pytest.mark.integration
 
-TIMEOUT_S = 18
+TIMEOUT_S = 12
 POINTS = [
     {"epochs": 2, "batch_size": 32, "lr": 0.001, "dropout": 0.0, "weight_decay": 0.01, "optimizer": "adam"},
     {"epochs": 2, "batch_size": 32, "lr": 1.0e6, "dropout": 0.0, "weight_decay": 0.0001, "optimizer": "sgd",
