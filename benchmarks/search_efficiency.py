@@ -335,7 +335,7 @@ def section(figures: dict, command: str, wall_s: float) -> str:
         f"`{command}`: {figures['seeds']} seeds per method, {figures['trials']} trials per sweep, up to {MAX_EPOCHS} epochs a "
         f"trial, 8 at a time, replayed from benchmarks/data/curves.parquet ({figures['table']}) through `search.run`"
         f" (configs/bench/replay.yaml: ASHA grace 1, reduction 3; TPE with 10 random start-up trials). "
-        f"Wall time {wall_s / 60:.0f} min. Mean over seeds with its 95% bootstrap interval (paired by seed for the "
+        f"Wall time {wall_s / 60:.0f} min{_wall_note(figures)}. Mean over seeds with its 95% bootstrap interval (paired by seed for the "
         "speedups). Target: random + FIFO's final best with the same seed; a sweep that never reaches it is "
         "charged random + FIFO's whole budget. Slot-hours: the recorded wall time of the epochs spent.\n\n"
         + "\n".join(lines) + "\n\n"
@@ -349,6 +349,14 @@ def section(figures: dict, command: str, wall_s: float) -> str:
         f"reached) against {_ci(warm['cold']['trials_to_target'], '.1f')} cold ({warm['cold']['reached']}/"
         f"{warm['seeds']}); cold over warm {_ci(warm['trials_ratio_cold_over_warm'])}x.\n"
     )
+
+
+def _wall_note(figures: dict) -> str:
+    sweeps, earlier = figures.get("sweeps", 0), figures.get("sweeps_from_earlier_run", 0)
+    note = f" for {sweeps} sweeps ({figures.get('sweep_time_s', 0) / 60:.0f} min of sweep time, side by side)"
+    if earlier:
+        note += f"; {earlier} of them were recorded by an earlier, interrupted run of the command and not run again"
+    return note if sweeps else ""
 
 
 def collect_figures(sweeps: dict[str, dict[int, dict]], seeds: Sequence[int], warm_seeds: Sequence[int],
@@ -390,6 +398,7 @@ def main(argv: list[str] | None = None) -> str:
     if args.fresh:
         shutil.rmtree(args.results, ignore_errors=True)
     args.results.mkdir(parents=True, exist_ok=True)
+    earlier = len({(row["method"], row["seed"]) for row in finished_rows(args.results, args.trials)})
     procs = []
     for job in range(args.jobs):
         cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--worker", *map(str, seeds[job::args.jobs]),
@@ -406,6 +415,9 @@ def main(argv: list[str] | None = None) -> str:
     provenance = json.loads((ROOT / "benchmarks" / "data" / "curves.json").read_text())
     table = f"{provenance['configs']} configurations, {provenance['seed_repeats']} with two seeds"
     figures = collect_figures(sweeps, seeds, warm_seeds, table, args.trials)
+    runs = [row for by_seed in sweeps.values() for row in by_seed.values()]
+    figures.update(sweeps=len(runs), sweeps_from_earlier_run=earlier,
+                   sweep_time_s=round(sum(row.get("wall_s", 0.0) for row in runs)))
     command = f"python -m benchmarks.search_efficiency --seeds {args.seeds} --jobs {args.jobs} --trials {args.trials}"
     write_figures("search_efficiency", {**figures, "wall_s": round(wall)}, command=command)
     budget = int(np.median([len(sweeps[BASELINE][s]["epochs"]) for s in seeds]))
