@@ -30,6 +30,13 @@ NODE_ID = "node_id"
 
 def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str) -> None:
     """Run one trial. `experiment` is the sweep config as a plain mapping, `cache_path` the prepared data."""
+    try:
+        _run_trial(params, experiment, cache_path)
+    finally:  # the trial's frame is gone: its model and batches can be freed before the actor runs another trial
+        release_memory()
+
+
+def _run_trial(params: dict, experiment: Mapping[str, Any], cache_path: str) -> None:
     import torch
 
     from data_pipeline.cache import open_cache
@@ -70,11 +77,12 @@ def train_trial(params: dict, *, experiment: Mapping[str, Any], cache_path: str)
         trainer.fit(on_epoch=report)
     finally:
         finished.set()
-        release_memory(torch)
 
 
-def release_memory(torch: Any) -> None:
+def release_memory() -> None:
     """What a trial held, given back before its actor runs the next trial (search.tuner.reuse_actors)."""
+    import torch
+
     gc.collect()
     if torch.cuda.is_available():
         torch.cuda.empty_cache()
