@@ -11,7 +11,7 @@ import torch
 
 BENCHMARKS = (
     "benchmarks.data_path", "benchmarks.trial_overhead", "benchmarks.slot_use", "benchmarks.search_efficiency",
-    "benchmarks.scale", "benchmarks.gpu_check",
+    "benchmarks.real_pair", "benchmarks.scale", "benchmarks.gpu_check",
 )
 OUT = Path(__file__).resolve().parents[1] / "docs" / "BENCHMARKS.md"
 

@@ -41,10 +41,13 @@ class Sweep:
         return max((row[metric] for row in self.epochs if row.get(metric) is not None), default=float("nan"))
 
 
-def run_sweep(storage: Path, name: str, *args: str, settings: dict | None = None, cache_dir: Path | None = None) -> Sweep:
-    """Run one sweep of the smoke config with `args` and `--set` `settings`; its output goes to storage/name.log."""
-    settings = {**SCALE, "data.cache_dir": str(cache_dir or ROOT / ".cache" / "data"), **(settings or {})}
-    cmd = [sys.executable, "-m", "search.run", "--space", str(CONFIG), "--data", str(DATA), "--storage", str(storage),
+def run_sweep(storage: Path, name: str, *args: str, settings: dict | None = None, cache_dir: Path | None = None,
+              config: Path = CONFIG, scale: dict | None = None) -> Sweep:
+    """Run one sweep of `config` (the smoke config at SCALE unless given) with `args` and `--set` `settings`; its
+    output goes to storage/name.log."""
+    scale = SCALE if scale is None else scale
+    settings = {**scale, "data.cache_dir": str(cache_dir or ROOT / ".cache" / "data"), **(settings or {})}
+    cmd = [sys.executable, "-m", "search.run", "--space", str(config), "--data", str(DATA), "--storage", str(storage),
            "--name", name, "--no-report", *args]
     for key, value in settings.items():
         cmd += ["--set", f"{key}={value}"]
