@@ -52,13 +52,15 @@ class PruneAwareOptunaSearch(OptunaSearch):
 
     @guarded_write("the Optuna study (optuna.journal)")
     def on_trial_result(self, trial_id: str, result: dict) -> None:
-        if self._study_has_finished(trial_id):
+        if not self._known(trial_id, result) or self._study_has_finished(trial_id):
             return
         super().on_trial_result(trial_id, result)
         self._last_step[trial_id] = result.get(TRAINING_ITERATION)
 
     @guarded_write("the Optuna study (optuna.journal)")
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
+        if not self._known(trial_id, result):
+            return
         ot_trial = self._ot_trials.get(trial_id)
         if ot_trial is None or trial_id in self._completed_trials:
             return super().on_trial_complete(trial_id, result, error)
@@ -97,6 +99,33 @@ class PruneAwareOptunaSearch(OptunaSearch):
                 self._ot_study.tell(trial.number, state=TrialState.FAIL)
                 logger.info("optuna: trial %d was asked before the sweep was killed and never ran: marked FAIL",
                             trial.number)
+
+    def _known(self, trial_id: str, result: Optional[dict]) -> bool:
+        """Whether the searcher holds an Optuna trial for this Ray trial, adopting it first if it can.
+
+        Tune's trial list and the searcher's state are saved apart (on S3 they upload as separate files), so a
+        driver killed between the two resumes trials the restored searcher never asked for: their own Optuna
+        trials are the orphans restore() failed. Such a trial is recorded as a new Optuna trial holding the
+        parameters it runs (from its result's config), so what it reports still reaches the study.
+        """
+        if trial_id in self._ot_trials:
+            return True
+        params = {key.removeprefix("config/"): value for key, value in (result or {}).items()
+                  if key.startswith("config/")}
+        if not params:
+            logger.warning("optuna: Ray trial %s is unknown to the restored searcher and reported no config: "
+                           "its results are left out of the study", trial_id)
+            return False
+        self._ot_study.enqueue_trial(params)
+        if callable(self._space):  # the project's define-by-run space: its suggestions take the enqueued values
+            ot_trial = self._ot_study.ask()
+            self._suggest_from_define_by_run_func(self._space, ot_trial)
+        else:
+            ot_trial = self._ot_study.ask(fixed_distributions=self._space)
+        self._ot_trials[trial_id] = ot_trial
+        logger.info("optuna: Ray trial %s resumed without a searcher record: recorded as trial %d", trial_id,
+                    ot_trial.number)
+        return True
 
     def _study_has_finished(self, trial_id: str) -> bool:
         """True when the stored study already holds this trial's end.

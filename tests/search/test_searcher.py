@@ -157,6 +157,28 @@ def test_a_resumed_searcher_fails_the_trial_a_killed_driver_asked_after_its_last
     assert len(restored._ot_study.trials) == 3
 
 
+def test_a_resumed_trial_the_searchers_snapshot_never_saw_is_recorded_with_the_parameters_it_runs(tmp_path):
+    """Tune's trial list can be newer than the searcher's saved state (on S3 the two upload apart): Tune resumes
+    a trial the restored searcher never asked for. Its results reach the study as a new trial, not a KeyError."""
+    cfg = load_config("configs/smoke.yaml")
+    searcher = make_searcher(cfg, Experiment(str(tmp_path / "exp")))
+    searcher.suggest("t0")
+    searcher.save(str(tmp_path / "searcher.pkl"))
+    params = searcher.suggest("t1")                      # in Tune's snapshot, not in the searcher's
+    restored = PruneAwareOptunaSearch.__new__(PruneAwareOptunaSearch)
+    restored.restore(str(tmp_path / "searcher.pkl"))     # t1's own Optuna trial is failed as an orphan
+    config = {f"config/{name}": value for name, value in params.items()}
+    restored.on_trial_result("t1", {**epoch(1, 0.3, "running"), **config})
+    restored.on_trial_complete("t1", {**epoch(2, 0.4, "completed"), **config})
+    study = optuna.load_study(study_name="exp", storage=open_study_storage(tmp_path / "exp"))
+    adopted = next(t for t in study.trials if t.user_attrs.get("ray_trial_id") == "t1")
+    assert adopted.state == TrialState.COMPLETE and adopted.value == 0.4 and adopted.intermediate_values == {1: 0.3}
+    assert adopted.params == params
+    assert [t.user_attrs.get("status") for t in study.trials if t.state == TrialState.FAIL] == [ORPHANED]
+    restored.on_trial_complete("t9", None, error=True)   # unknown and nothing to adopt it by: left out, no error
+    assert len(restored._ot_study.trials) == 3
+
+
 def test_a_study_on_a_uri_is_unpickled_onto_this_machines_mirror(tmp_path, monkeypatch):
     """Ray pickles the searcher; a driver resuming elsewhere (another user, another temp dir) must open
     its own mirror of the journal, not the path the first driver had."""
