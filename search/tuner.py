@@ -97,8 +97,8 @@ def build_tuner(cfg: ExperimentConfig, experiment: Experiment, *, cache_path: st
 def reuse_actors(cfg: ExperimentConfig) -> bool:
     """Whether a finished trial's Ray actor (its worker process, torch and timm imported) runs the next trial.
 
-    A fresh actor costs each trial a new process and its imports, about 5 s on these CPUs (the 4-trial smoke
-    sweep: 19.8 s with fresh actors, 14.7 s reused). Not with a trial time limit: the watchdog stops a hung
+    A fresh actor costs each trial a new process and its imports: the 4-trial smoke sweep on 2 slots takes
+    19.8 s with fresh actors and 14.7 s reused, about 2.5 s for each of the two trials that reused one. Not with a trial time limit: the watchdog stops a hung
     trial by reporting for it, its hung thread stays in the process, and Ray would hand that process to the
     next trial, whose reset then fails and aborts a trial that did nothing wrong. With search.trial_timeout_s
     set every trial gets a fresh process, and a hung one goes when Tune ends its actor. A trial that raised
