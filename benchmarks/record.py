@@ -1,4 +1,4 @@
-"""Record the learning-curve table that the replay benchmarks serve (benchmarks/data/curves.parquet).
+"""Record the learning-curve table that the replay benchmarks serve (docs/data/curves.parquet).
 
 Real sweeps through `python -m search.run` on clothing-small (configs/bench/record.yaml: pretrained
 EfficientNet-Lite0 + EdgeNet at 64 px, FIFO, every trial to 8 epochs) of a fixed plan:
@@ -10,7 +10,7 @@ Every epoch's validation metrics and wall time are kept, one row per (config, se
 searched parameters as columns. The table itself is what resumes: each run records only the planned
 (configuration, seed) pairs that neither the committed table nor an earlier run's experiment in --storage
 holds, so a killed run, a lost experiment folder or a fresh clone all continue where the table stopped.
-The provenance (command, commits, dates, machine, wall time) goes to benchmarks/data/curves.json.
+The provenance (command, commits, dates, machine, wall time) goes to docs/data/curves.json.
 `make bench` never re-records; run this by hand (about 80 minutes on 2 idle cores for the whole plan):
 
     python -m benchmarks.record
@@ -36,7 +36,7 @@ from results.collect import collect
 ROOT = Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "configs" / "bench" / "record.yaml"
 DATA = ROOT.parent / "shared" / "datasets" / "clothing-small"
-TABLE = ROOT / "benchmarks" / "data" / "curves.parquet"
+TABLE = ROOT / "docs" / "data" / "curves.parquet"
 PROVENANCE = TABLE.with_suffix(".json")
 NUM_CONFIGS, SEED_REPEATS = 100, 20
 KEPT = ("val_f1", "val_acc", "val_loss", "train_loss", "epoch_time_s")

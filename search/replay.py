@@ -1,6 +1,6 @@
 """The replay trainable: a trial is served the recorded learning curve of its nearest recorded configuration.
 
-The table (benchmarks/data/curves.parquet, written by `benchmarks.record`) holds one row per (trial_id, seed,
+The table (docs/data/curves.parquet, written by `benchmarks.record`) holds one row per (trial_id, seed,
 epoch) of real training, with the searched parameters as columns. A replayed trial runs through the same
 `search.run` path as a real one (searcher, scheduler, PRUNED reporting, recorder, results) but trains
 nothing: it sleeps `time_scale` x the recorded epoch time, so the asynchronous order of results resembles a
@@ -47,7 +47,7 @@ class ReplayConfig:
     """Replay recorded learning curves instead of training (benchmarks; no torch, no data preparation)."""
 
     table: str = ""
-    """A Parquet learning-curve table (benchmarks/data/curves.parquet); empty trains for real."""
+    """A Parquet learning-curve table (docs/data/curves.parquet); empty trains for real."""
     time_scale: float = 0.01
     """Fraction of each recorded epoch's wall time a replayed epoch sleeps (0: as fast as Ray reports)."""
     noise: bool = True
