@@ -58,7 +58,7 @@ def section(figures: dict, command: str, trials: int, wall_s: float) -> str:
     replayed = figures.get("replay_speedup_vs_random_fifo")
     if replayed:
         verdict = (f"Replay's speedup for the same pair is {replayed['mean']:.2f} [{replayed['low']:.2f}, "
-                   f"{replayed['high']:.2f}] ({replayed.get('seeds', '?')} seeds, 40 trials): the real pair "
+                   f"{replayed['high']:.2f}] ({replayed.get('seeds', '?')} seeds, {replayed.get('trials', '?')} trials): the real pair "
                    f"**{'agrees' if figures['ranking_agrees'] else 'disagrees'}** on which method is ahead.")
     else:
         verdict = "No replay figures in docs/benchmarks.json yet to compare with (run benchmarks.search_efficiency)."
@@ -85,9 +85,10 @@ def main(argv: list[str] | None = None) -> str:
             sweep = run_sweep(Path(tmp), method, config=CONFIG, scale={},
                               settings=sweep_settings(method, args.seed, args.trials))
             epochs[method], wall = sweep.epochs, wall + sweep.wall_s
-    replayed = read_figures().get("search_efficiency", {}).get("speedup_vs_random_fifo")
+    entry = read_figures().get("search_efficiency", {})
+    replayed = entry.get("speedup_vs_random_fifo")
     if replayed:
-        replayed = {**replayed, "seeds": read_figures()["search_efficiency"].get("seeds")}
+        replayed = {**replayed, "seeds": entry.get("seeds"), "trials": entry.get("trials")}
     figures = pair_figures(epochs, args.seed, replayed)
     command = f"python -m benchmarks.real_pair --trials {args.trials} --seed {args.seed}"
     write_figures("search_efficiency_real_pair", {**figures, "trials": args.trials, "wall_s": round(wall)},

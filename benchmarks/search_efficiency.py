@@ -2,7 +2,7 @@
 
 Every sweep is a real `search.run` sweep (Ray Tune, the project's searcher and scheduler, the Optuna study, the
 recorder) of configs/bench/replay.yaml, whose trials are served the learning curves recorded from real training
-(benchmarks/data/curves.parquet, `benchmarks.record`) instead of training. The same trial budget for every
+(docs/data/curves.parquet, `benchmarks.record`) instead of training. The same trial budget for every
 method, SEEDS seeds each (the seed drives the sampler and the replay's seed noise), `points_to_evaluate` empty
 for every method but `tpe_asha_known_point`:
 
@@ -44,6 +44,7 @@ from typing import Optional, Sequence
 import numpy as np
 
 from benchmarks.figures import write_figures
+from benchmarks.record import PROVENANCE
 from benchmarks.stats import anytime, best_at, epochs_to_reach, mean_interval, ratio_interval
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -115,7 +116,7 @@ def worker(seeds: Sequence[int], out: Path, warm_seeds: Sequence[int], trials: i
     Sweeps the results folder already holds (an earlier, interrupted run) are not run again."""
     import ray
 
-    done = {(row["method"], row["seed"]) for row in finished_rows(out.parent, trials)}
+    done = recorded(out.parent, trials)
     logging.getLogger().setLevel(logging.WARNING)
     ray.init(include_dashboard=False, log_to_driver=False)  # one private Ray per worker; nothing to watch
     with tempfile.TemporaryDirectory(prefix="bench-search-") as tmp, out.open("a") as sink:
@@ -144,6 +145,11 @@ def worker(seeds: Sequence[int], out: Path, warm_seeds: Sequence[int], trials: i
                            run_one(sweep_settings(OURS, seed + 1000, storage, name, trials), warm_start=start), started)
                     shutil.rmtree(storage / name, ignore_errors=True)
                 shutil.rmtree(source, ignore_errors=True)
+
+
+def recorded(folder: Path, trials: int) -> set[tuple[str, int]]:
+    """The (method, seed) sweeps `folder` already holds for this trial budget."""
+    return {(row["method"], row["seed"]) for row in finished_rows(folder, trials)}
 
 
 def finished_rows(folder: Path, trials: int) -> list[dict]:
@@ -333,7 +339,7 @@ def section(figures: dict, command: str, wall_s: float) -> str:
     return (
         "## Search efficiency\n\n"
         f"`{command}`: {figures['seeds']} seeds per method, {figures['trials']} trials per sweep, up to {MAX_EPOCHS} epochs a "
-        f"trial, 8 at a time, replayed from benchmarks/data/curves.parquet ({figures['table']}) through `search.run`"
+        f"trial, 8 at a time, replayed from docs/data/curves.parquet ({figures['table']}) through `search.run`"
         f" (configs/bench/replay.yaml: ASHA grace 1, reduction 3; TPE with 10 random start-up trials). "
         f"Wall time {wall_s / 60:.0f} min{_wall_note(figures)}. Mean over seeds with its 95% bootstrap interval (paired by seed for the "
         "speedups). Target: random + FIFO's final best with the same seed; a sweep that never reaches it is "
@@ -398,7 +404,7 @@ def main(argv: list[str] | None = None) -> str:
     if args.fresh:
         shutil.rmtree(args.results, ignore_errors=True)
     args.results.mkdir(parents=True, exist_ok=True)
-    earlier = len({(row["method"], row["seed"]) for row in finished_rows(args.results, args.trials)})
+    earlier = len(recorded(args.results, args.trials))
     procs = []
     for job in range(args.jobs):
         cmd = [sys.executable, "-m", "benchmarks.search_efficiency", "--worker", *map(str, seeds[job::args.jobs]),
@@ -412,7 +418,7 @@ def main(argv: list[str] | None = None) -> str:
                              "(run again to go on from the sweeps recorded)")
     sweeps = load(args.results, args.trials)
     wall = time.time() - started
-    provenance = json.loads((ROOT / "benchmarks" / "data" / "curves.json").read_text())
+    provenance = json.loads(PROVENANCE.read_text())
     table = f"{provenance['configs']} configurations, {provenance['seed_repeats']} with two seeds"
     figures = collect_figures(sweeps, seeds, warm_seeds, table, args.trials)
     runs = [row for by_seed in sweeps.values() for row in by_seed.values()]

@@ -61,8 +61,8 @@ class PruneAwareOptunaSearch(OptunaSearch):
     def on_trial_complete(self, trial_id: str, result: Optional[dict] = None, error: bool = False) -> None:
         if not self._known(trial_id, result):
             return
-        ot_trial = self._ot_trials.get(trial_id)
-        if ot_trial is None or trial_id in self._completed_trials:
+        ot_trial = self._ot_trials[trial_id]
+        if trial_id in self._completed_trials:
             return super().on_trial_complete(trial_id, result, error)
         if self._study_has_finished(trial_id):
             self._completed_trials.add(trial_id)

@@ -13,7 +13,7 @@ def rows(scores):
 def test_the_pair_uses_the_replay_definitions_and_says_whether_replay_agrees():
     epochs = {"random_fifo": rows([0.2, 0.5, 0.4, 0.6, 0.3, 0.55]),  # final best 0.6 after 4 epochs
               "tpe_asha": rows([0.3, 0.6, 0.1])}  # reaches 0.6 after 2
-    replayed = {"mean": 2.5, "low": 2.0, "high": 3.1, "seeds": 30}
+    replayed = {"mean": 2.5, "low": 2.0, "high": 3.1, "seeds": 30, "trials": 40}
     figures = real_pair.pair_figures(epochs, 0, replayed)
     assert figures["speedup_vs_random_fifo"] == pytest.approx(2.0)
     assert figures["final_best_f1"] == {"random_fifo": 0.6, "tpe_asha": 0.6}
