@@ -217,7 +217,8 @@ def _retrained(c: Collected, row: pd.Series, data: PreparedData, device: Optiona
 
 def _test_metrics(trainer) -> dict:
     raw = trainer.evaluate("test")
-    return {"test": summary(raw), "test_images": raw["images"], "test_per_class": raw.get("per_class")}
+    return {"test": summary(raw), "test_images": raw["images"], "test_per_class": raw.get("per_class"),
+            "test_confusion": raw.get("confusion")}
 
 
 def _sweep_metrics(c: Collected, row: pd.Series, epoch: Optional[int]) -> dict[str, float]:
