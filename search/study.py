@@ -6,7 +6,8 @@ one short sweep, all on one Ray (local, or a cluster with --address). Run again,
 cells that finished and resumes the one that was interrupted. At the end it writes, into `<storage>/summary/`:
 
     study.md, study.csv   per cell: best validation macro-F1 and accuracy, mean and standard deviation over
-                          seeds, and the difference to the grid's first cell with the same other settings
+                          seeds, and the difference to the baseline cell (the first value of every key but
+                          the last), paired by seed: mean ± standard deviation of the per-seed differences
     report/               every cell's tables and one HTML report (results.report)
 """
 from __future__ import annotations
@@ -161,16 +162,7 @@ def summarise(study: Study, runs: list[tuple[dict, int, Experiment]]) -> str:
         trials = collect(experiment.location).trials
         rows.append({**cell, "seed": seed, **best_of_sweep(trials), "epochs": int(trials["epochs_run"].sum())})
     frame = pd.DataFrame(rows)
-    keys = list(study.grid)
-    table = []
-    for cell in study.cells():
-        mine = frame[(frame[keys] == pd.Series(cell)).all(axis=1)]
-        baseline = baseline_cell(study, cell)
-        base_rows = frame[(frame[keys] == pd.Series(baseline)).all(axis=1)]
-        table.append({**cell, "seeds": len(mine),
-                      "best val macro-F1": _mean_sd(mine["best_val_f1"]),
-                      "vs baseline": f"{mine['best_val_f1'].mean() - base_rows['best_val_f1'].mean():+.3f}",
-                      "best val acc": _mean_sd(mine["best_val_acc"]), "epochs trained": int(mine["epochs"].sum())})
+    table = comparison(study, frame)
     summary = Experiment.create(study.storage, SUMMARY)  # a local folder; for a URI, a mirror uploaded there
     out = summary.path
     out.mkdir(parents=True, exist_ok=True)
@@ -183,6 +175,24 @@ def summarise(study: Study, runs: list[tuple[dict, int, Experiment]]) -> str:
     return markdown
 
 
+def comparison(study: Study, frame) -> list[dict[str, Any]]:
+    """One row per cell: its seeds' best validation macro-F1 and accuracy (mean ± sd), and its difference to the
+    baseline cell, paired by seed (both ran with the same seed), as the mean ± sd of the per-seed differences."""
+    import pandas as pd
+
+    keys = list(study.grid)
+    table = []
+    for cell in study.cells():
+        mine = frame[(frame[keys] == pd.Series(cell)).all(axis=1)]
+        base = frame[(frame[keys] == pd.Series(baseline_cell(study, cell))).all(axis=1)]
+        paired = mine.merge(base, on="seed", suffixes=("", "_base"))
+        table.append({**cell, "seeds": len(mine),
+                      "best val macro-F1": _mean_sd(mine["best_val_f1"]),
+                      "vs baseline": _mean_sd(paired["best_val_f1"] - paired["best_val_f1_base"], signed=True),
+                      "best val acc": _mean_sd(mine["best_val_acc"]), "epochs trained": int(mine["epochs"].sum())})
+    return table
+
+
 def baseline_cell(study: Study, cell: dict[str, Any]) -> dict[str, Any]:
     """The cell with the first value of every compared key except the last one (backbones compare apart);
     a grid of one key compares with its first value (else every cell would be its own baseline)."""
@@ -191,11 +201,12 @@ def baseline_cell(study: Study, cell: dict[str, Any]) -> dict[str, Any]:
     return {k: (cell[k] if k == apart else study.grid[k][0]) for k in keys}
 
 
-def _mean_sd(values: Any) -> str:
+def _mean_sd(values: Any, signed: bool = False) -> str:
     values = [float(v) for v in values if not math.isnan(float(v))]
+    sign = "+" if signed else ""
     if len(values) < 2:  # no spread to show from one seed
-        return f"{values[0]:.3f}" if values else "-"
-    return f"{statistics.mean(values):.3f} ± {statistics.stdev(values):.3f}"
+        return f"{values[0]:{sign}.3f}" if values else "-"
+    return f"{statistics.mean(values):{sign}.3f} ± {statistics.stdev(values):.3f}"
 
 
 @command

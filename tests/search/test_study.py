@@ -5,7 +5,7 @@ import csv
 
 import pytest
 
-from search.study import Study, baseline_cell, best_of_sweep, cell_name, run_study
+from search.study import Study, baseline_cell, best_of_sweep, cell_name, comparison, run_study
 from tests.conftest import ROOT, run_cli
 
 TINY = """
@@ -89,8 +89,32 @@ def test_the_shipped_imbalance_study_compares_every_balancing_family():
     assert len(configs) == 14 and all(cfg.run_config.data.balance.crt_epochs == 1 for _, _, cfg in configs)
 
 
+def test_the_shipped_pretrained_study_compares_edgenet_and_balancing_against_off_and_none():
+    study = Study.load(str(ROOT / "configs" / "study" / "pretrained.yaml"))
+    configs = study.configs([0])  # every cell's config validates
+    assert len(configs) == 12 and all(cfg.run_config.model.pretrained is True for _, _, cfg in configs)
+    cell = {"model.edgenet.mode": "residual", "data.balance.strategy": "logit_adjusted",
+            "model.backbone": "efficientnet_lite0"}
+    assert baseline_cell(study, cell) == {**cell, "model.edgenet.mode": "off", "data.balance.strategy": "none"}
+
+
 def test_a_sweeps_accuracy_is_its_best_f1_trials_not_the_highest():
     import pandas as pd
 
     trials = pd.DataFrame({"best_val_f1": [0.04, 0.30, 0.25], "best_val_acc": [0.24, 0.18, 0.20]})
     assert best_of_sweep(trials) == {"best_val_f1": 0.30, "best_val_acc": 0.18}
+
+
+def test_each_difference_is_paired_by_seed_with_its_spread_beside_it(tmp_path):
+    import pandas as pd
+
+    study = Study.load(write_study(tmp_path, tmp_path / "cache"))  # grid: model.edgenet.mode off / residual
+    frame = pd.DataFrame({"model.edgenet.mode": ["off", "off", "residual", "residual"], "seed": [0, 1, 1, 0],
+                          "best_val_f1": [0.50, 0.60, 0.64, 0.52], "best_val_acc": [0.8, 0.9, 0.91, 0.81],
+                          "epochs": [2, 2, 2, 2]})
+    off, residual = comparison(study, frame)
+    assert off["vs baseline"] == "+0.000 ± 0.000" and off["best val macro-F1"] == "0.550 ± 0.071"
+    # per seed: 0.52 - 0.50 and 0.64 - 0.60, so +0.030 ± 0.014 (unpaired, the spread would be 0.08)
+    assert residual["vs baseline"] == "+0.030 ± 0.014" and residual["seeds"] == 2
+    one_seed = comparison(study, frame[frame["seed"] == 0])
+    assert one_seed[1]["vs baseline"] == "+0.020"  # one seed: no spread to show
